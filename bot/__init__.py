@@ -1,0 +1,1 @@
+"""arrears core: borrowers, loans, arrears, the transcript, handoff and the web app."""

@@ -1,0 +1,149 @@
+"""What a borrower owes: days past due, stage and amounts, read from the database.
+
+An "account" is a borrower with all of their loans. Dates are taken in each loan's
+timezone; ``now`` is passed in so results are reproducible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from bot.clock import local_date
+from bot.models import Borrower, Loan
+
+ZERO = Decimal("0.00")
+PRE_DUE_DAYS = 3
+STAGE_ORDER = ("current", "pre_due", "M1", "M2", "M3", "M4+")
+
+
+def days_past_due(loan: Loan, now: datetime) -> int | None:
+    """Days since the oldest unpaid installment fell due (after grace), in the loan's zone.
+
+    Negative when the next installment is still ahead; ``None`` when nothing is unpaid.
+    """
+    today = local_date(now, loan.timezone)
+    unpaid = [i for i in loan.installments if i.outstanding > ZERO]
+    if not unpaid:
+        return None
+    oldest = min(unpaid, key=lambda i: i.due_date)
+    days = (today - oldest.due_date).days
+    if 0 < days <= loan.grace_days:
+        return 0  # inside the grace period the loan is not yet delinquent
+    return days
+
+
+def stage_for_dpd(dpd: int | None) -> str:
+    if dpd is None or dpd < -PRE_DUE_DAYS:
+        return "current"
+    if dpd <= 0:
+        return "pre_due"
+    if dpd <= 30:
+        return "M1"
+    if dpd <= 60:
+        return "M2"
+    if dpd <= 90:
+        return "M3"
+    return "M4+"
+
+
+@dataclass(frozen=True)
+class LoanBalance:
+    loan_id: int
+    reference: str
+    currency: str
+    dpd: int | None
+    stage: str
+    overdue: Decimal
+    next_due_date: date | None
+    next_due_amount: Decimal
+    outstanding: Decimal
+
+    @property
+    def amount_due(self) -> Decimal:
+        """What the borrower must pay now: the arrears, or else the next installment."""
+        return self.overdue if self.overdue > ZERO else self.next_due_amount
+
+
+def loan_balance(loan: Loan, now: datetime) -> LoanBalance:
+    today = local_date(now, loan.timezone)
+    unpaid = [i for i in loan.installments if i.outstanding > ZERO]
+    overdue = sum((i.outstanding for i in unpaid if i.due_date <= today), ZERO)
+    upcoming = [i for i in unpaid if i.due_date > today]
+    nxt = min(upcoming, key=lambda i: i.due_date) if upcoming else None
+    dpd = days_past_due(loan, now)
+    return LoanBalance(
+        loan_id=loan.id,
+        reference=loan.reference,
+        currency=loan.currency,
+        dpd=dpd,
+        stage=stage_for_dpd(dpd),
+        overdue=overdue,
+        next_due_date=nxt.due_date if nxt else None,
+        next_due_amount=nxt.outstanding if nxt else ZERO,
+        outstanding=sum((i.outstanding for i in unpaid), ZERO),
+    )
+
+
+@dataclass(frozen=True)
+class AccountBalance:
+    borrower_id: int
+    currency: str
+    loans: tuple[LoanBalance, ...]
+
+    @property
+    def worst(self) -> LoanBalance | None:
+        if not self.loans:
+            return None
+        return max(self.loans, key=lambda lb: (STAGE_ORDER.index(lb.stage), lb.dpd or -99))
+
+    @property
+    def stage(self) -> str:
+        return self.worst.stage if self.worst else "current"
+
+    @property
+    def dpd(self) -> int | None:
+        return self.worst.dpd if self.worst else None
+
+    @property
+    def amount_due(self) -> Decimal:
+        overdue = sum((lb.overdue for lb in self.loans), ZERO)
+        if overdue > ZERO:
+            return overdue
+        return sum((lb.next_due_amount for lb in self.loans if lb.stage == "pre_due"), ZERO)
+
+    @property
+    def overdue(self) -> Decimal:
+        return sum((lb.overdue for lb in self.loans), ZERO)
+
+    @property
+    def outstanding(self) -> Decimal:
+        return sum((lb.outstanding for lb in self.loans), ZERO)
+
+    @property
+    def due_date(self) -> date | None:
+        dates = [lb.next_due_date for lb in self.loans if lb.next_due_date]
+        return min(dates) if dates else None
+
+
+def account_balance(borrower: Borrower, now: datetime) -> AccountBalance:
+    loans = tuple(loan_balance(loan, now) for loan in borrower.loans if loan.status == "active")
+    currency = borrower.loans[0].currency if borrower.loans else "USD"
+    return AccountBalance(borrower_id=borrower.id, currency=currency, loans=loans)
+
+
+def load_borrower(session: Session, borrower_id: int) -> Borrower | None:
+    stmt = (
+        select(Borrower)
+        .where(Borrower.id == borrower_id)
+        .options(
+            selectinload(Borrower.contact_points),
+            selectinload(Borrower.loans).selectinload(Loan.installments),
+        )
+    )
+    return session.scalars(stmt).one_or_none()
+

@@ -1,0 +1,144 @@
+"""Settings from ARREARS_* environment variables, Twilio's own variables and an optional
+TOML file (``ARREARS_CONFIG_FILE``, default ``arrears.toml`` when present).
+
+Precedence: environment, then the file, then defaults. A malformed value raises
+``SettingsError`` whose message is one line naming the variable at fault.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "ARREARS_"
+_ALIASES = {"twilio_account_sid": "TWILIO_ACCOUNT_SID", "twilio_auth_token": "TWILIO_AUTH_TOKEN"}
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message names it in one line."""
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("ARREARS_CONFIG_FILE")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise SettingsError(f"setting ARREARS_CONFIG_FILE: no such file {explicit!r}")
+        return path
+    default = Path("arrears.toml")
+    return default if default.is_file() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True)
+
+    database_url: str = "sqlite:///var/arrears.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str | None = None
+    api_token: str | None = None
+    secret_key: str | None = None
+    var_dir: Path = Path("var")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str | None = None
+    rasa_timeout_seconds: float = Field(default=10.0, gt=0)
+    action_server_url: str = "http://127.0.0.1:5055"
+    redis_url: str | None = None
+
+    sms_backend: Literal["auto", "twilio", "sink"] = "auto"
+    email_backend: Literal["auto", "smtp", "sink"] = "auto"
+    twilio_account_sid: str | None = Field(
+        default=None, validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "twilio_account_sid")
+    )
+    twilio_auth_token: str | None = Field(
+        default=None, validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "twilio_auth_token")
+    )
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_base_url: str = "https://api.twilio.com"
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_tls: bool = False
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    email_from: str = "Collections <collections@example.com>"
+
+    dispatch_interval_seconds: int = Field(default=15, ge=1)
+    plan_interval_minutes: int = Field(default=30, ge=1)
+    heartbeat_stale_seconds: int = Field(default=60, ge=5)
+    chat_link_ttl_hours: int = Field(default=72, ge=1)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def sms_uses_twilio(self) -> bool:
+        if self.sms_backend == "auto":
+            return bool(self.twilio_account_sid and self.twilio_auth_token)
+        return self.sms_backend == "twilio"
+
+    @property
+    def email_uses_smtp(self) -> bool:
+        if self.email_backend == "auto":
+            return bool(self.smtp_host)
+        return self.email_backend == "smtp"
+
+    def require(self, *names: str) -> None:
+        """Raise ``SettingsError`` naming the first of ``names`` that is unset."""
+        for name in names:
+            if not getattr(self, name):
+                raise SettingsError(f"setting {env_name(name)} is required but not set")
+
+
+def env_name(field: str) -> str:
+    return _ALIASES.get(field, ENV_PREFIX + field.upper())
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning a validation failure into one line naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        field = field.lower() if field.isupper() else field
+        value = err.get("input")
+        raise SettingsError(
+            f"setting {env_name(field)}: {err['msg']} (got {value!r})"
+        ) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Channel adapters: Twilio SMS, SMTP email, push and web chat, behind one interface."""
