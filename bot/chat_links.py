@@ -1,0 +1,33 @@
+"""Signed, expiring web chat links that reminders carry."""
+
+from __future__ import annotations
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+
+class ChatLinkError(ValueError):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason  # "expired" or "invalid"
+
+
+def _serializer(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt="arrears-chat")
+
+
+def make_chat_token(secret: str, borrower_id: int) -> str:
+    return _serializer(secret).dumps({"b": borrower_id})
+
+
+def read_chat_token(secret: str, token: str, max_age_seconds: int) -> int:
+    try:
+        data = _serializer(secret).loads(token, max_age=max_age_seconds)
+    except SignatureExpired:
+        raise ChatLinkError("expired") from None
+    except BadSignature:
+        raise ChatLinkError("invalid") from None
+    return int(data["b"])
+
+
+def chat_url(public_url: str, secret: str, borrower_id: int) -> str:
+    return f"{public_url.rstrip('/')}/chat/{make_chat_token(secret, borrower_id)}"

@@ -1,0 +1,137 @@
+"""Send one message through the compliance gate and record it, whoever wrote it.
+
+The decision, allowed or denied, is stored and linked to the transcript line. A
+message the gate denies is recorded with status ``blocked`` and never reaches a channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bot.compliance import Decision, Outbound, evaluate
+from bot.models import Borrower, ContactPoint, Conversation, GateDecision, Message
+from bot.runtime import Runtime
+from bot.transcript import record_message
+from channels.base import ChannelError, OutboundMessage, OutcomeUnknownError, SendResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Draft:
+    conversation_id: int
+    to_address: str
+    text: str
+    sender: str
+    purpose: str
+    reason: str
+    subject: str | None = None
+    html: str | None = None
+    idempotency_key: str | None = None
+    conversation_status: str | None = None  # status the turn began with, if not current
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def store_decision(
+    session: Session, borrower_id: int | None, channel: str, purpose: str, decision: Decision,
+    now: datetime,
+) -> GateDecision:
+    row = GateDecision(
+        borrower_id=borrower_id,
+        channel=channel,
+        purpose=purpose,
+        allowed=decision.allowed,
+        deciding_rule=decision.deciding_rule,
+        rules=[r.as_dict() for r in decision.results],
+        decided_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def judge(
+    session: Session, conversation: Conversation, draft: Draft, now: datetime
+) -> Decision:
+    borrower = session.get(Borrower, conversation.borrower_id) if conversation.borrower_id else None
+    point = session.get(ContactPoint, conversation.contact_point_id) if conversation.contact_point_id else None
+    return evaluate(Outbound(
+        channel=conversation.channel,
+        purpose=draft.purpose,
+        text=draft.text,
+        now=now,
+        jurisdiction=borrower.jurisdiction if borrower else "us",
+        timezone=borrower.timezone if borrower else "UTC",
+        consent=point.consent if point else True,
+        opted_out=bool(point and point.opted_out_at),
+        invalid_address=bool(point and point.invalid),
+        cease_reason=borrower.cease_reason if borrower else None,
+        conversation_status=draft.conversation_status or conversation.status,
+        sender=draft.sender,
+    ))
+
+
+def _prepare(runtime: Runtime, draft: Draft, now: datetime) -> tuple[int, bool]:
+    with runtime.factory() as session, session.begin():
+        conversation = session.get_one(Conversation, draft.conversation_id)
+        decision = judge(session, conversation, draft, now)
+        row = store_decision(
+            session, conversation.borrower_id, conversation.channel, draft.purpose, decision, now
+        )
+        message = record_message(
+            session, conversation, direction="outbound", sender=draft.sender, text=draft.text,
+            now=now, reason=draft.reason, status="sending" if decision.allowed else "blocked",
+            to_address=draft.to_address,
+        )
+        message.gate_decision_id = row.id
+        if not decision.allowed:
+            message.error_code = decision.deciding_rule
+        return message.id, decision.allowed
+
+
+def _finish(runtime: Runtime, message_id: int, result: SendResult | None,
+            error: ChannelError | None) -> None:
+    with runtime.factory() as session, session.begin():
+        message = session.get_one(Message, message_id)
+        if result is not None:
+            message.status = result.status
+            message.provider_message_id = result.provider_message_id
+            message.segments = result.segments
+        elif error is not None:
+            message.status = "unknown" if isinstance(error, OutcomeUnknownError) else "failed"
+            message.error_code = error.code or type(error).__name__
+
+
+async def deliver(runtime: Runtime, draft: Draft, now: datetime) -> Message:
+    """Judge, record, send, and record the outcome. Returns the transcript line."""
+    message_id, allowed = await asyncio.to_thread(_prepare, runtime, draft, now)
+    if allowed:
+        channel = await asyncio.to_thread(_channel_of, runtime, draft.conversation_id)
+        out = OutboundMessage(
+            channel=channel, to=draft.to_address, text=draft.text, subject=draft.subject,
+            html=draft.html, idempotency_key=draft.idempotency_key, headers=dict(draft.headers),
+        )
+        result: SendResult | None = None
+        error: ChannelError | None = None
+        try:
+            result = await runtime.channels.get(channel).send(out)
+        except ChannelError as exc:
+            log.warning("send failed on %s to message %s: %s", channel, message_id, exc)
+            error = exc
+        await asyncio.to_thread(_finish, runtime, message_id, result, error)
+    return await asyncio.to_thread(_load, runtime, message_id)
+
+
+def _channel_of(runtime: Runtime, conversation_id: int) -> str:
+    with runtime.factory() as session:
+        return session.get_one(Conversation, conversation_id).channel
+
+
+def _load(runtime: Runtime, message_id: int) -> Message:
+    with runtime.factory() as session:
+        return session.get_one(Message, message_id)

@@ -1,0 +1,152 @@
+"""The path of a borrower's message: transcript, keywords, handoff routing, Rasa, replies.
+
+Channel adapters verify and normalise; everything after that is shared by every channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.audit import record_audit
+from bot.delivery import Draft, deliver
+from bot.handoff import open_handoff
+from bot.keywords import classify_keyword
+from bot.models import Conversation, Message
+from bot.rasa_client import RasaTurn, RasaUnavailableError
+from bot.runtime import Runtime
+from bot.texts import text_for
+from bot.transcript import find_contact_point, open_conversation, record_message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InboundText:
+    channel: str
+    from_address: str
+    to_address: str | None
+    text: str
+    received_at: datetime
+    provider_message_id: str | None = None
+    borrower_id: int | None = None  # known already (web chat token), else found by address
+
+
+@dataclass
+class InboundOutcome:
+    duplicate: bool = False
+    conversation_id: int | None = None
+    message_id: int | None = None
+    replies: list[Message] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    conversation_id: int
+    message_id: int
+    borrower_id: int | None
+    language: str
+    status: str
+    rasa_sender_id: str
+
+
+def _record_inbound(runtime: Runtime, msg: InboundText) -> _Recorded | None:
+    """Store the message; ``None`` if this provider id was already stored (a redelivery)."""
+    try:
+        with runtime.factory() as session, session.begin():
+            point = find_contact_point(session, msg.channel, msg.from_address)
+            borrower_id = msg.borrower_id or (point.borrower_id if point else None)
+            language = point.borrower.language if point else "en"
+            conversation = open_conversation(
+                session, borrower_id=borrower_id, channel=msg.channel,
+                contact_point_id=point.id if point else None, language=language,
+                now=msg.received_at,
+            )
+            message = record_message(
+                session, conversation, direction="inbound", sender="borrower", text=msg.text,
+                now=msg.received_at, from_address=msg.from_address, to_address=msg.to_address,
+                provider_message_id=msg.provider_message_id, reason="borrower message",
+            )
+            return _Recorded(conversation.id, message.id, borrower_id, conversation.language,
+                             conversation.status, conversation.rasa_sender_id)
+    except IntegrityError:
+        return None
+
+
+async def handle_inbound(runtime: Runtime, msg: InboundText) -> InboundOutcome:
+    rec = await asyncio.to_thread(_record_inbound, runtime, msg)
+    if rec is None:
+        log.info("duplicate %s message %s ignored", msg.channel, msg.provider_message_id)
+        return InboundOutcome(duplicate=True)
+    outcome = InboundOutcome(conversation_id=rec.conversation_id, message_id=rec.message_id)
+    keyword = classify_keyword(msg.text)
+    if keyword is not None:
+        outcome.replies = await _handle_keyword(runtime, msg, rec, keyword)
+    elif rec.borrower_id is None:
+        log.info("message from unknown %s address kept in conversation %s", msg.channel,
+                 rec.conversation_id)
+    elif rec.status == "bot":
+        outcome.replies = await _bot_turn(runtime, msg, rec)
+    return outcome
+
+
+async def _bot_turn(runtime: Runtime, msg: InboundText, rec: _Recorded) -> list[Message]:
+    try:
+        turn = await runtime.rasa.turn(rec.rasa_sender_id, msg.text, {"channel": msg.channel})
+    except RasaUnavailableError as exc:
+        log.error("rasa unavailable, handing conversation %s off: %s", rec.conversation_id, exc)
+        await asyncio.to_thread(_handoff, runtime, rec.conversation_id, "bot_unavailable",
+                                msg.received_at)
+        return []
+    await asyncio.to_thread(_store_intent, runtime, rec.message_id, turn)
+    replies = []
+    for reply in turn.replies:
+        draft = Draft(
+            conversation_id=rec.conversation_id, to_address=msg.from_address, text=reply.text,
+            sender="bot", purpose="reply", conversation_status=rec.status,
+            reason=f"reply to message {rec.message_id} (intent {turn.intent})",
+        )
+        replies.append(await deliver(runtime, draft, msg.received_at))
+    return replies
+
+
+def _store_intent(runtime: Runtime, message_id: int, turn: RasaTurn) -> None:
+    with runtime.factory() as session, session.begin():
+        message = session.get_one(Message, message_id)
+        message.intent = turn.intent
+        message.confidence = turn.confidence
+
+
+def _handoff(runtime: Runtime, conversation_id: int, reason: str, now: datetime) -> None:
+    with runtime.factory() as session, session.begin():
+        open_handoff(session, session.get_one(Conversation, conversation_id), reason, now)
+
+
+def _apply_keyword(runtime: Runtime, msg: InboundText, rec: _Recorded, keyword: str) -> None:
+    with runtime.factory() as session, session.begin():
+        point = find_contact_point(session, msg.channel, msg.from_address)
+        message = session.get_one(Message, rec.message_id)
+        message.intent = f"keyword_{keyword}"
+        message.confidence = 1.0
+        if point is None or keyword == "help":
+            return
+        point.opted_out_at = msg.received_at if keyword == "opt_out" else None
+        record_audit(session, "borrower", f"contact.{keyword}", "contact_point", point.id,
+                     {"channel": msg.channel, "keyword": msg.text.strip()}, msg.received_at)
+
+
+async def _handle_keyword(
+    runtime: Runtime, msg: InboundText, rec: _Recorded, keyword: str
+) -> list[Message]:
+    await asyncio.to_thread(_apply_keyword, runtime, msg, rec, keyword)
+    key = {"opt_out": "opt_out_confirmation", "opt_in": "opt_in_confirmation", "help": "help"}
+    draft = Draft(
+        conversation_id=rec.conversation_id, to_address=msg.from_address,
+        text=text_for(key[keyword], rec.language), sender="system",
+        purpose="keyword_confirmation", reason=f"carrier keyword {msg.text.strip().upper()}",
+    )
+    return [await deliver(runtime, draft, msg.received_at)]

@@ -1,0 +1,72 @@
+"""The app's client of the Rasa server (REST channel + HTTP API), as Chatwoot drives Rasa."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+class RasaUnavailableError(RuntimeError):
+    """Rasa did not answer: the caller records the message and hands off."""
+
+
+@dataclass(frozen=True)
+class BotReply:
+    text: str
+    buttons: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RasaTurn:
+    replies: list[BotReply]
+    intent: str | None
+    confidence: float | None
+
+
+class RasaClient:
+    def __init__(self, base_url: str, token: str | None, timeout: float = 10.0):
+        self._base = base_url.rstrip("/")
+        self._token = token
+        self._http = httpx.AsyncClient(timeout=timeout)
+
+    async def turn(self, sender_id: str, text: str, metadata: dict[str, Any]) -> RasaTurn:
+        """Send one user message; return the bot's replies and the intent Rasa read."""
+        try:
+            resp = await self._http.post(
+                f"{self._base}/webhooks/rest/webhook",
+                json={"sender": sender_id, "message": text, "metadata": metadata},
+            )
+            resp.raise_for_status()
+            replies = [
+                BotReply(text=r["text"], buttons=r.get("buttons") or [])
+                for r in resp.json()
+                if r.get("text")
+            ]
+            intent, confidence = await self._latest_intent(sender_id)
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            raise RasaUnavailableError(f"rasa at {self._base}: {exc!r}") from exc
+        return RasaTurn(replies=replies, intent=intent, confidence=confidence)
+
+    async def _latest_intent(self, sender_id: str) -> tuple[str | None, float | None]:
+        params = {"include_events": "NONE"}
+        if self._token:
+            params["token"] = self._token
+        resp = await self._http.get(f"{self._base}/conversations/{sender_id}/tracker", params=params)
+        resp.raise_for_status()
+        intent = (resp.json().get("latest_message") or {}).get("intent") or {}
+        conf = intent.get("confidence")
+        return intent.get("name"), float(conf) if conf is not None else None
+
+    async def ready(self) -> bool:
+        """True once the server answers and a model is loaded."""
+        try:
+            params = {"token": self._token} if self._token else {}
+            resp = await self._http.get(f"{self._base}/status", params=params)
+        except httpx.HTTPError:
+            return False
+        return resp.status_code == 200 and bool(resp.json().get("model_file"))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

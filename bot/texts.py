@@ -1,0 +1,25 @@
+"""System texts sent outside the dialogue (carrier keywords), per language."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, dict[str, str]] = {
+    "opt_out_confirmation": {
+        "en": "You will no longer receive text messages from us on this number. "
+        "Reply START to opt back in.",
+        "zh": "您已退订，本号码将不再收到我们的短信。回复START可重新订阅。",
+    },
+    "opt_in_confirmation": {
+        "en": "You are opted back in to text messages from us. Reply STOP to opt out.",
+        "zh": "您已重新订阅我们的短信。回复退订可取消。",
+    },
+    "help": {
+        "en": "Loan servicing assistant (automated). Reply with your question, or PERSON "
+        "to reach a collector. Reply STOP to opt out.",
+        "zh": "贷款服务助手（自动回复）。直接回复您的问题，或回复“转人工”联系客服。回复退订可取消短信。",
+    },
+}
+
+
+def text_for(key: str, language: str) -> str:
+    variants = TEXTS[key]
+    return variants.get(language, variants["en"])

@@ -1,0 +1,28 @@
+"""Rendering the reminder templates (Jinja2, per channel, stage and language)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+_ENV = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates" / "reminders"),
+    autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+    undefined=StrictUndefined,
+    keep_trailing_newline=False,
+)
+
+CURRENCY_SYMBOLS = {"USD": "$", "CNY": "¥"}
+
+
+def format_money(amount: Decimal, currency: str) -> str:
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    text = f"{amount.quantize(Decimal('0.01')):,}"
+    return f"{symbol}{text}" if symbol else f"{text} {currency}"
+
+
+def render(name: str, **context: Any) -> str:
+    return _ENV.get_template(name).render(**context).strip()

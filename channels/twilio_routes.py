@@ -1,0 +1,76 @@
+"""Twilio webhooks: inbound SMS and status callbacks, signature-checked first."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+
+from bot.clock import now_utc
+from bot.inbound import InboundText, handle_inbound
+from bot.models import Message
+from bot.runtime import Runtime
+from channels.sms_twilio import parse_inbound, parse_status, status_rank, verify_signature
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/channels/twilio", include_in_schema=True, tags=["channels"])
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+async def _verified_form(request: Request) -> dict[str, str] | None:
+    runtime: Runtime = request.app.state.runtime
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    url = runtime.settings.effective_public_url + request.url.path
+    token = runtime.settings.twilio_auth_token or ""
+    if not token or not verify_signature(token, url, form, request.headers.get("X-Twilio-Signature")):
+        log.warning("rejected %s: bad or missing X-Twilio-Signature (url %s)", request.url.path, url)
+        return None
+    return form
+
+
+@router.post("/sms")
+async def inbound_sms(request: Request) -> Response:
+    form = await _verified_form(request)
+    if form is None:
+        return Response("invalid signature", status_code=403, media_type="text/plain")
+    try:
+        sms = parse_inbound(form)
+    except ValueError as exc:
+        return Response(f"malformed webhook: {exc}", status_code=400, media_type="text/plain")
+    await handle_inbound(request.app.state.runtime, InboundText(
+        channel="sms", from_address=sms.from_, to_address=sms.to, text=sms.body,
+        received_at=now_utc(), provider_message_id=sms.message_sid,
+    ))
+    return Response(EMPTY_TWIML, media_type="application/xml")
+
+
+def _apply_status(runtime: Runtime, sid: str, status: str, error_code: str | None) -> bool:
+    with runtime.factory() as session, session.begin():
+        message = session.scalars(
+            select(Message).where(Message.channel == "sms", Message.provider_message_id == sid)
+        ).first()
+        if message is None:
+            return False
+        if status_rank(status) > status_rank(message.status):
+            message.status = status
+            if error_code:
+                message.error_code = error_code
+        return True
+
+
+@router.post("/status")
+async def status_callback(request: Request) -> Response:
+    form = await _verified_form(request)
+    if form is None:
+        return Response("invalid signature", status_code=403, media_type="text/plain")
+    try:
+        update = parse_status(form)
+    except ValueError as exc:
+        return Response(f"malformed webhook: {exc}", status_code=400, media_type="text/plain")
+    known = await asyncio.to_thread(_apply_status, request.app.state.runtime, update.message_sid,
+                                    update.status, update.error_code)
+    if not known:
+        log.info("status %s for unknown message %s", update.status, update.message_sid)
+    return Response(status_code=204)

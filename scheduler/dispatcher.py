@@ -1,0 +1,125 @@
+"""Dispatch: claim due outbox rows, re-check the gate, send, record.
+
+A row is claimed before anything is sent. A row left ``claimed`` by a crash is marked
+``unknown`` and never resent blindly: the transcript shows whether it left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.accounts import account_balance, load_borrower
+from bot.chat_links import chat_url
+from bot.delivery import Draft, deliver
+from bot.models import ContactPoint, OutboxRow
+from bot.runtime import Runtime
+from bot.transcript import open_conversation
+from channels.templates_render import format_money, render
+from scheduler.planner import stale_claim_cutoff
+
+ROW_STATE_BY_MESSAGE = {"blocked": "denied", "failed": "failed", "unknown": "unknown"}
+
+
+@dataclass
+class DispatchResult:
+    claimed: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+
+
+def claim(session: Session, now: datetime, limit: int) -> list[int]:
+    stmt = (
+        select(OutboxRow.id)
+        .where(OutboxRow.state == "pending", OutboxRow.not_before <= now)
+        .order_by(OutboxRow.not_before, OutboxRow.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    ids = list(session.scalars(stmt))
+    if ids:
+        session.execute(
+            update(OutboxRow).where(OutboxRow.id.in_(ids))
+            .values(state="claimed", claimed_at=now, attempts=OutboxRow.attempts + 1)
+        )
+    return ids
+
+
+def expire_stale_claims(session: Session, now: datetime) -> int:
+    result = session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.state == "claimed", OutboxRow.claimed_at < stale_claim_cutoff(now))
+        .values(state="unknown", error_detail="claimed but never finished; not resent")
+    )
+    return result.rowcount or 0
+
+
+def _draft(runtime: Runtime, row_id: int, now: datetime) -> Draft | None:
+    s = runtime.settings
+    with runtime.factory() as session, session.begin():
+        row = session.get_one(OutboxRow, row_id)
+        borrower = load_borrower(session, row.borrower_id)
+        point = session.get_one(ContactPoint, row.contact_point_id)
+        if borrower is None:
+            return None
+        balance = account_balance(borrower, now)
+        loan = next((lb for lb in balance.loans if lb.loan_id == row.loan_id), balance.worst)
+        link = chat_url(s.effective_public_url, s.secret_key or "unset", borrower.id)
+        ctx = {
+            "language": borrower.language, "stage": row.template, "name": borrower.full_name,
+            "amount": format_money(balance.amount_due, balance.currency),
+            "due_date": str(balance.due_date or ""), "dpd": balance.dpd or 0,
+            "reference": loan.reference if loan else "", "chat_url": link,
+            "lender": "Arrears Demo Lender" if borrower.language == "en" else "示例贷款",
+            "unsubscribe_url": f"{s.effective_public_url}/unsubscribe",
+        }
+        conversation = open_conversation(
+            session, borrower_id=borrower.id, channel=row.channel, contact_point_id=point.id,
+            language=borrower.language, now=now)
+        reason = f"reminder {row.campaign_step} (outbox {row.id})"
+        common = dict(conversation_id=conversation.id, to_address=point.address, sender="bot",
+                      purpose="reminder", reason=reason, idempotency_key=row.idempotency_key)
+        if row.channel == "email":
+            return Draft(text=render("email.txt.j2", **ctx), subject=render("email_subject.j2", **ctx),
+                         html=render("email.html.j2", **ctx),
+                         headers=(("List-Unsubscribe", f"<{ctx['unsubscribe_url']}>"),), **common)
+        return Draft(text=render("sms.j2", **ctx), **common)
+
+
+def _settle(runtime: Runtime, row_id: int, state: str, message_id: int | None,
+            provider_id: str | None, error: str | None, decision_id: int | None,
+            now: datetime) -> None:
+    with runtime.factory() as session, session.begin():
+        row = session.get_one(OutboxRow, row_id)
+        row.state, row.message_id, row.provider_message_id = state, message_id, provider_id
+        row.error_code, row.gate_decision_id = error, decision_id
+        if state == "sent":
+            row.sent_at = now
+
+
+async def dispatch(runtime: Runtime, now: datetime, limit: int = 200) -> DispatchResult:
+    import asyncio
+
+    def _claim() -> list[int]:
+        with runtime.factory() as session, session.begin():
+            expire_stale_claims(session, now)
+            return claim(session, now, limit)
+
+    ids = await asyncio.to_thread(_claim)
+    result = DispatchResult(claimed=len(ids))
+    for row_id in ids:
+        draft = await asyncio.to_thread(_draft, runtime, row_id, now)
+        if draft is None:
+            state, msg_id, provider, error, decision = "cancelled", None, None, "no account", None
+        else:
+            message = await deliver(runtime, draft, now)
+            state = ROW_STATE_BY_MESSAGE.get(message.status, "sent")
+            msg_id, provider = message.id, message.provider_message_id
+            error, decision = message.error_code, message.gate_decision_id
+        await asyncio.to_thread(_settle, runtime, row_id, state, msg_id, provider, error,
+                                decision, now)
+        result.states[state] = result.states.get(state, 0) + 1
+    return result
