@@ -146,4 +146,3 @@ def load_borrower(session: Session, borrower_id: int) -> Borrower | None:
         )
     )
     return session.scalars(stmt).one_or_none()
-

@@ -14,8 +14,11 @@ import typer
 
 from bot.settings import SettingsError, get_settings
 
-app = typer.Typer(help="arrears: reminder and negotiation bot for overdue personal loans.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="arrears: reminder and negotiation bot for overdue personal loans.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,8 +39,9 @@ def clear_errors(fn: F) -> F:
 
 
 def _logging() -> None:
-    logging.basicConfig(level=get_settings().log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 @db_app.command("upgrade")
@@ -52,8 +56,10 @@ def db_upgrade() -> None:
 
 @app.command()
 @clear_errors
-def seed(accounts: Annotated[int, typer.Option(min=1, help="Number of borrowers")] = 200,
-         rng_seed: Annotated[int, typer.Option(help="Random seed")] = 42) -> None:
+def seed(
+    accounts: Annotated[int, typer.Option(min=1, help="Number of borrowers")] = 200,
+    rng_seed: Annotated[int, typer.Option(help="Random seed")] = 42,
+) -> None:
     """Seed a synthetic portfolio (English and Chinese borrowers, every stage)."""
     from bot.seeding_cli import seed_with_progress
 
@@ -72,8 +78,13 @@ def serve() -> None:
     settings = get_settings()
     settings.require("api_token", "secret_key", "twilio_auth_token")
     _logging()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level.lower(), proxy_headers=True)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+    )
 
 
 @app.command()
@@ -92,8 +103,8 @@ def scheduler() -> None:
 @clear_errors
 def plan(now: Annotated[str | None, typer.Option(help="ISO instant, default now")] = None) -> None:
     """Plan reminders once (idempotent) and print how many rows were added."""
-    from bot.db import make_engine, session_factory
     from bot.clock import now_utc
+    from bot.db import make_engine, session_factory
     from scheduler.planner import plan as run_plan
 
     at = datetime.fromisoformat(now) if now else now_utc()

@@ -19,8 +19,13 @@ PROACTIVE = frozenset({"reminder"})
 WINDOWS = {"us": ("US-01", time(8), time(21)), "cn": ("CN-01", time(8), time(22))}
 OPT_OUT_RULE = {"us": "US-07", "cn": "ARR-OPTOUT"}
 CONSENT_RULE = {"us": "US-25", "cn": "ARR-CONSENT"}
-CEASE_RULES = {"lawyer": "US-03", "cease": "US-04", "bankruptcy": "ARR-CEASE",
-               "deceased": "ARR-CEASE", "dispute": "ARR-CEASE"}
+CEASE_RULES = {
+    "lawyer": "US-03",
+    "cease": "US-04",
+    "bankruptcy": "ARR-CEASE",
+    "deceased": "ARR-CEASE",
+    "dispute": "ARR-CEASE",
+}
 
 
 @dataclass(frozen=True)
@@ -92,8 +97,9 @@ def _consent(o: Outbound) -> RuleResult:
     rule_id = CONSENT_RULE.get(o.jurisdiction, "US-25")
     if o.purpose not in PROACTIVE:
         return RuleResult(rule_id, "n/a", "not an automated unsolicited message")
-    return RuleResult(rule_id, "pass" if o.consent else "fail",
-                      "" if o.consent else f"no consent on {o.channel}")
+    return RuleResult(
+        rule_id, "pass" if o.consent else "fail", "" if o.consent else f"no consent on {o.channel}"
+    )
 
 
 def _valid_address(o: Outbound) -> RuleResult:

@@ -38,7 +38,11 @@ class Draft:
 
 
 def store_decision(
-    session: Session, borrower_id: int | None, channel: str, purpose: str, decision: Decision,
+    session: Session,
+    borrower_id: int | None,
+    channel: str,
+    purpose: str,
+    decision: Decision,
     now: datetime,
 ) -> GateDecision:
     row = GateDecision(
@@ -55,25 +59,29 @@ def store_decision(
     return row
 
 
-def judge(
-    session: Session, conversation: Conversation, draft: Draft, now: datetime
-) -> Decision:
+def judge(session: Session, conversation: Conversation, draft: Draft, now: datetime) -> Decision:
     borrower = session.get(Borrower, conversation.borrower_id) if conversation.borrower_id else None
-    point = session.get(ContactPoint, conversation.contact_point_id) if conversation.contact_point_id else None
-    return evaluate(Outbound(
-        channel=conversation.channel,
-        purpose=draft.purpose,
-        text=draft.text,
-        now=now,
-        jurisdiction=borrower.jurisdiction if borrower else "us",
-        timezone=borrower.timezone if borrower else "UTC",
-        consent=point.consent if point else True,
-        opted_out=bool(point and point.opted_out_at),
-        invalid_address=bool(point and point.invalid),
-        cease_reason=borrower.cease_reason if borrower else None,
-        conversation_status=draft.conversation_status or conversation.status,
-        sender=draft.sender,
-    ))
+    point = (
+        session.get(ContactPoint, conversation.contact_point_id)
+        if conversation.contact_point_id
+        else None
+    )
+    return evaluate(
+        Outbound(
+            channel=conversation.channel,
+            purpose=draft.purpose,
+            text=draft.text,
+            now=now,
+            jurisdiction=borrower.jurisdiction if borrower else "us",
+            timezone=borrower.timezone if borrower else "UTC",
+            consent=point.consent if point else True,
+            opted_out=bool(point and point.opted_out_at),
+            invalid_address=bool(point and point.invalid),
+            cease_reason=borrower.cease_reason if borrower else None,
+            conversation_status=draft.conversation_status or conversation.status,
+            sender=draft.sender,
+        )
+    )
 
 
 def _prepare(runtime: Runtime, draft: Draft, now: datetime) -> tuple[int, bool]:
@@ -84,8 +92,14 @@ def _prepare(runtime: Runtime, draft: Draft, now: datetime) -> tuple[int, bool]:
             session, conversation.borrower_id, conversation.channel, draft.purpose, decision, now
         )
         message = record_message(
-            session, conversation, direction="outbound", sender=draft.sender, text=draft.text,
-            now=now, reason=draft.reason, status="sending" if decision.allowed else "blocked",
+            session,
+            conversation,
+            direction="outbound",
+            sender=draft.sender,
+            text=draft.text,
+            now=now,
+            reason=draft.reason,
+            status="sending" if decision.allowed else "blocked",
             to_address=draft.to_address,
         )
         message.gate_decision_id = row.id
@@ -94,8 +108,9 @@ def _prepare(runtime: Runtime, draft: Draft, now: datetime) -> tuple[int, bool]:
         return message.id, decision.allowed
 
 
-def _finish(runtime: Runtime, message_id: int, result: SendResult | None,
-            error: ChannelError | None) -> None:
+def _finish(
+    runtime: Runtime, message_id: int, result: SendResult | None, error: ChannelError | None
+) -> None:
     with runtime.factory() as session, session.begin():
         message = session.get_one(Message, message_id)
         if result is not None:
@@ -113,8 +128,13 @@ async def deliver(runtime: Runtime, draft: Draft, now: datetime) -> Message:
     if allowed:
         channel = await asyncio.to_thread(_channel_of, runtime, draft.conversation_id)
         out = OutboundMessage(
-            channel=channel, to=draft.to_address, text=draft.text, subject=draft.subject,
-            html=draft.html, idempotency_key=draft.idempotency_key, headers=dict(draft.headers),
+            channel=channel,
+            to=draft.to_address,
+            text=draft.text,
+            subject=draft.subject,
+            html=draft.html,
+            idempotency_key=draft.idempotency_key,
+            headers=dict(draft.headers),
         )
         result: SendResult | None = None
         error: ChannelError | None = None

@@ -11,7 +11,6 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 from rich.console import Console
@@ -57,15 +56,20 @@ def run_demo(seed_accounts: int = 200) -> int:
         console.print(f"[red]no trained model at {model}: run `make model` (or `make demo`)[/]")
         return 1
     rasa_port, action_port = processes.free_port(), processes.free_port()
-    env.update({
-        "ARREARS_RASA_URL": f"http://127.0.0.1:{rasa_port}",
-        "ARREARS_ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}",
-        "ARREARS_PUBLIC_URL": settings.public_url or f"http://127.0.0.1:{settings.port}",
-        "ARREARS_DATABASE_URL": settings.database_url,
-    })
+    env.update(
+        {
+            "ARREARS_RASA_URL": f"http://127.0.0.1:{rasa_port}",
+            "ARREARS_ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}",
+            "ARREARS_PUBLIC_URL": settings.public_url or f"http://127.0.0.1:{settings.port}",
+            "ARREARS_DATABASE_URL": settings.database_url,
+        }
+    )
     endpoints = processes.write_rasa_endpoints(
-        var / "run" / f"endpoints-{settings.port}.yml", env["ARREARS_ACTION_SERVER_URL"],
-        var / f"rasa-tracker-{settings.port}.db", settings.redis_url)
+        var / "run" / f"endpoints-{settings.port}.yml",
+        env["ARREARS_ACTION_SERVER_URL"],
+        var / f"rasa-tracker-{settings.port}.db",
+        settings.redis_url,
+    )
     children = [
         processes.action_server(action_port, env, logs),
         processes.rasa_server(rasa_port, model, endpoints, env["ARREARS_RASA_TOKEN"], logs),
@@ -117,8 +121,12 @@ def _wait_health(url: str, children: list[processes.Child], timeout: float) -> N
 def _print_urls(env: dict[str, str], port: int, started: float) -> None:
     base = env["ARREARS_PUBLIC_URL"]
     token = env["ARREARS_API_TOKEN"]
-    accounts = httpx.get(f"http://127.0.0.1:{port}/api/accounts", params={"limit": 1000},
-                         headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
+    accounts = httpx.get(
+        f"http://127.0.0.1:{port}/api/accounts",
+        params={"limit": 1000},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ).json()
     picks: list[dict[str, str]] = []
     for stage, lang in (("M1", "en"), ("M2", "zh"), ("pre_due", "en"), ("M3", "zh")):
         found = next((a for a in accounts if a["stage"] == stage and a["language"] == lang), None)
@@ -130,11 +138,14 @@ def _print_urls(env: dict[str, str], port: int, started: float) -> None:
     table.add_row("API docs", f"{base}/docs")
     table.add_row("health", f"{base}/api/health")
     table.add_row("API token", f"Authorization: Bearer {token}")
-    table.add_row("SMS webhook", f"{base}/channels/twilio/sms (TWILIO_AUTH_TOKEN="
-                  f"{env['TWILIO_AUTH_TOKEN']})")
+    table.add_row(
+        "SMS webhook", f"{base}/channels/twilio/sms (TWILIO_AUTH_TOKEN={env['TWILIO_AUTH_TOKEN']})"
+    )
     for a in picks:
-        table.add_row(f"web chat #{a['id']} {a['stage']} {a['language']} {a['phone']}",
-                      chat_url(base, env["ARREARS_SECRET_KEY"], int(a["id"])))
+        table.add_row(
+            f"web chat #{a['id']} {a['stage']} {a['language']} {a['phone']}",
+            chat_url(base, env["ARREARS_SECRET_KEY"], int(a["id"])),
+        )
     table.add_row("sent messages (sink)", f"{base}/api/sink/messages")
     console.print(table)
     console.print("Ctrl-C stops everything.")

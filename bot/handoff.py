@@ -15,7 +15,9 @@ MUST_HANDOFF_INTENTS = frozenset(
 )
 
 
-def open_handoff(session: Session, conversation: Conversation, reason: str, now: datetime) -> Handoff:
+def open_handoff(
+    session: Session, conversation: Conversation, reason: str, now: datetime
+) -> Handoff:
     """Move the conversation to a human, or return the handoff already open for it."""
     existing = session.scalars(
         select(Handoff).where(

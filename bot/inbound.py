@@ -62,17 +62,33 @@ def _record_inbound(runtime: Runtime, msg: InboundText) -> _Recorded | None:
             borrower_id = msg.borrower_id or (point.borrower_id if point else None)
             language = point.borrower.language if point else "en"
             conversation = open_conversation(
-                session, borrower_id=borrower_id, channel=msg.channel,
-                contact_point_id=point.id if point else None, language=language,
+                session,
+                borrower_id=borrower_id,
+                channel=msg.channel,
+                contact_point_id=point.id if point else None,
+                language=language,
                 now=msg.received_at,
             )
             message = record_message(
-                session, conversation, direction="inbound", sender="borrower", text=msg.text,
-                now=msg.received_at, from_address=msg.from_address, to_address=msg.to_address,
-                provider_message_id=msg.provider_message_id, reason="borrower message",
+                session,
+                conversation,
+                direction="inbound",
+                sender="borrower",
+                text=msg.text,
+                now=msg.received_at,
+                from_address=msg.from_address,
+                to_address=msg.to_address,
+                provider_message_id=msg.provider_message_id,
+                reason="borrower message",
             )
-            return _Recorded(conversation.id, message.id, borrower_id, conversation.language,
-                             conversation.status, conversation.rasa_sender_id)
+            return _Recorded(
+                conversation.id,
+                message.id,
+                borrower_id,
+                conversation.language,
+                conversation.status,
+                conversation.rasa_sender_id,
+            )
     except IntegrityError:
         return None
 
@@ -87,8 +103,11 @@ async def handle_inbound(runtime: Runtime, msg: InboundText) -> InboundOutcome:
     if keyword is not None:
         outcome.replies = await _handle_keyword(runtime, msg, rec, keyword)
     elif rec.borrower_id is None:
-        log.info("message from unknown %s address kept in conversation %s", msg.channel,
-                 rec.conversation_id)
+        log.info(
+            "message from unknown %s address kept in conversation %s",
+            msg.channel,
+            rec.conversation_id,
+        )
     elif rec.status == "bot":
         outcome.replies = await _bot_turn(runtime, msg, rec)
     return outcome
@@ -99,15 +118,20 @@ async def _bot_turn(runtime: Runtime, msg: InboundText, rec: _Recorded) -> list[
         turn = await runtime.rasa.turn(rec.rasa_sender_id, msg.text, {"channel": msg.channel})
     except RasaUnavailableError as exc:
         log.error("rasa unavailable, handing conversation %s off: %s", rec.conversation_id, exc)
-        await asyncio.to_thread(_handoff, runtime, rec.conversation_id, "bot_unavailable",
-                                msg.received_at)
+        await asyncio.to_thread(
+            _handoff, runtime, rec.conversation_id, "bot_unavailable", msg.received_at
+        )
         return []
     await asyncio.to_thread(_store_intent, runtime, rec.message_id, turn)
     replies = []
     for reply in turn.replies:
         draft = Draft(
-            conversation_id=rec.conversation_id, to_address=msg.from_address, text=reply.text,
-            sender="bot", purpose="reply", conversation_status=rec.status,
+            conversation_id=rec.conversation_id,
+            to_address=msg.from_address,
+            text=reply.text,
+            sender="bot",
+            purpose="reply",
+            conversation_status=rec.status,
             reason=f"reply to message {rec.message_id} (intent {turn.intent})",
         )
         replies.append(await deliver(runtime, draft, msg.received_at))
@@ -135,8 +159,15 @@ def _apply_keyword(runtime: Runtime, msg: InboundText, rec: _Recorded, keyword: 
         if point is None or keyword == "help":
             return
         point.opted_out_at = msg.received_at if keyword == "opt_out" else None
-        record_audit(session, "borrower", f"contact.{keyword}", "contact_point", point.id,
-                     {"channel": msg.channel, "keyword": msg.text.strip()}, msg.received_at)
+        record_audit(
+            session,
+            "borrower",
+            f"contact.{keyword}",
+            "contact_point",
+            point.id,
+            {"channel": msg.channel, "keyword": msg.text.strip()},
+            msg.received_at,
+        )
 
 
 async def _handle_keyword(
@@ -145,8 +176,11 @@ async def _handle_keyword(
     await asyncio.to_thread(_apply_keyword, runtime, msg, rec, keyword)
     key = {"opt_out": "opt_out_confirmation", "opt_in": "opt_in_confirmation", "help": "help"}
     draft = Draft(
-        conversation_id=rec.conversation_id, to_address=msg.from_address,
-        text=text_for(key[keyword], rec.language), sender="system",
-        purpose="keyword_confirmation", reason=f"carrier keyword {msg.text.strip().upper()}",
+        conversation_id=rec.conversation_id,
+        to_address=msg.from_address,
+        text=text_for(key[keyword], rec.language),
+        sender="system",
+        purpose="keyword_confirmation",
+        reason=f"carrier keyword {msg.text.strip().upper()}",
     )
     return [await deliver(runtime, draft, msg.received_at)]

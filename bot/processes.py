@@ -26,17 +26,24 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def write_rasa_endpoints(path: Path, action_url: str, tracker_db: Path | None,
-                         redis_url: str | None = None) -> Path:
-    lines = ["action_endpoint:", f"  url: \"{action_url.rstrip('/')}/webhook\""]
+def write_rasa_endpoints(
+    path: Path, action_url: str, tracker_db: Path | None, redis_url: str | None = None
+) -> Path:
+    lines = ["action_endpoint:", f'  url: "{action_url.rstrip("/")}/webhook"']
     if tracker_db is not None:
-        lines += ["tracker_store:", "  type: SQL", "  dialect: sqlite", f"  db: \"{tracker_db}\""]
+        lines += ["tracker_store:", "  type: SQL", "  dialect: sqlite", f'  db: "{tracker_db}"']
     if redis_url:
         from urllib.parse import urlparse
 
         u = urlparse(redis_url)
-        lines += ["lock_store:", "  type: redis", f"  url: {u.hostname}", f"  port: {u.port or 6379}",
-                  f"  db: {(u.path or '/0').lstrip('/') or 0}", "  key_prefix: arrears"]
+        lines += [
+            "lock_store:",
+            "  type: redis",
+            f"  url: {u.hostname}",
+            f"  port: {u.port or 6379}",
+            f"  db: {(u.path or '/0').lstrip('/') or 0}",
+            "  key_prefix: arrears",
+        ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -57,8 +64,14 @@ class Child:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def is_ready(self) -> bool:
         try:
@@ -70,8 +83,9 @@ class Child:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; "
-                                   f"see {self.log_path}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}; see {self.log_path}"
+                )
             if self.is_ready():
                 return
             time.sleep(0.3)
@@ -95,31 +109,55 @@ def action_server(port: int, env: dict[str, str], log_dir: Path, host: str = "12
         name="action server",
         argv=[sys.executable, "-m", "rasa_sdk", "--actions", "dialogues.actions", "-p", str(port)],
         env={**env, "SANIC_HOST": host, "PYTHONWARNINGS": "ignore"},
-        ready_url=f"http://127.0.0.1:{port}/health", log_path=log_dir / "actions.log",
+        ready_url=f"http://127.0.0.1:{port}/health",
+        log_path=log_dir / "actions.log",
     )
 
 
-def rasa_server(port: int, model: Path, endpoints: Path, token: str, log_dir: Path,
-                host: str = "127.0.0.1") -> Child:
+def rasa_server(
+    port: int, model: Path, endpoints: Path, token: str, log_dir: Path, host: str = "127.0.0.1"
+) -> Child:
     return Child(
         name="rasa",
-        argv=[str(rasa_executable()), "run", "--enable-api", "--auth-token", token, "-i", host,
-              "-p", str(port), "-m", str(model), "--endpoints", str(endpoints),
-              "--credentials", str(DIALOGUES / "credentials.yml")],
-        env=rasa_env(), cwd=DIALOGUES,
-        ready_url=f"http://127.0.0.1:{port}/status?token={token}", log_path=log_dir / "rasa.log",
+        argv=[
+            str(rasa_executable()),
+            "run",
+            "--enable-api",
+            "--auth-token",
+            token,
+            "-i",
+            host,
+            "-p",
+            str(port),
+            "-m",
+            str(model),
+            "--endpoints",
+            str(endpoints),
+            "--credentials",
+            str(DIALOGUES / "credentials.yml"),
+        ],
+        env=rasa_env(),
+        cwd=DIALOGUES,
+        ready_url=f"http://127.0.0.1:{port}/status?token={token}",
+        log_path=log_dir / "rasa.log",
     )
 
 
 def app_server(env: dict[str, str], port: int, log_dir: Path) -> Child:
     return Child(
-        name="app", argv=[sys.executable, "-m", "bot.cli", "serve"], env=env,
-        ready_url=f"http://127.0.0.1:{port}/docs", log_path=log_dir / "app.log",
+        name="app",
+        argv=[sys.executable, "-m", "bot.cli", "serve"],
+        env=env,
+        ready_url=f"http://127.0.0.1:{port}/docs",
+        log_path=log_dir / "app.log",
     )
 
 
 def scheduler_process(env: dict[str, str], log_dir: Path) -> Child:
     return Child(
-        name="scheduler", argv=[sys.executable, "-m", "bot.cli", "scheduler"], env=env,
-        ready_url="", log_path=log_dir / "scheduler.log",
+        name="scheduler",
+        argv=[sys.executable, "-m", "bot.cli", "scheduler"],
+        env=env,
+        ready_url="",
+        log_path=log_dir / "scheduler.log",
     )

@@ -53,7 +53,9 @@ class RasaClient:
         params = {"include_events": "NONE"}
         if self._token:
             params["token"] = self._token
-        resp = await self._http.get(f"{self._base}/conversations/{sender_id}/tracker", params=params)
+        resp = await self._http.get(
+            f"{self._base}/conversations/{sender_id}/tracker", params=params
+        )
         resp.raise_for_status()
         intent = (resp.json().get("latest_message") or {}).get("intent") or {}
         conf = intent.get("confidence")

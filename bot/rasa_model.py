@@ -45,8 +45,14 @@ def rasa_executable() -> Path:
 
 def rasa_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3",
-                "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "PYTHONWARNINGS": "ignore"})
+    env.update(
+        {
+            "RASA_TELEMETRY_ENABLED": "false",
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "PYTHONWARNINGS": "ignore",
+        }
+    )
     return env
 
 
@@ -56,9 +62,20 @@ def ensure_model(force: bool = False) -> tuple[Path, bool]:
     if target.exists() and not force:
         return target, False
     MODELS.mkdir(exist_ok=True)
-    cmd = [str(rasa_executable()), "train", "--config", "config.yml", "--domain",
-           "domain" if (DIALOGUES / "domain").is_dir() else "domain.yml", "--data", "data",
-           "--out", str(MODELS), "--fixed-model-name", target.name.removesuffix(".tar.gz")]
+    cmd = [
+        str(rasa_executable()),
+        "train",
+        "--config",
+        "config.yml",
+        "--domain",
+        "domain" if (DIALOGUES / "domain").is_dir() else "domain.yml",
+        "--data",
+        "data",
+        "--out",
+        str(MODELS),
+        "--fixed-model-name",
+        target.name.removesuffix(".tar.gz"),
+    ]
     subprocess.run(cmd, cwd=DIALOGUES, env=rasa_env(), check=True)
     for old in MODELS.glob("arrears-*.tar.gz"):
         if old != target:

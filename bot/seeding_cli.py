@@ -15,8 +15,13 @@ def seed_with_progress(database_url: str, accounts: int, rng_seed: int = 42) -> 
     columns = (TextColumn("seeding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns) as bar, factory() as session, session.begin():
         task = bar.add_task("seed", total=accounts)
-        summary = seed_portfolio(session, accounts, now=now_utc(), rng_seed=rng_seed,
-                                 progress=lambda n: bar.update(task, completed=n))
+        summary = seed_portfolio(
+            session,
+            accounts,
+            now=now_utc(),
+            rng_seed=rng_seed,
+            progress=lambda n: bar.update(task, completed=n),
+        )
     engine.dispose()
     return str(summary)
 

@@ -134,9 +134,7 @@ def load_settings(**overrides: Any) -> Settings:
         field = str(err["loc"][0]) if err["loc"] else "?"
         field = field.lower() if field.isupper() else field
         value = err.get("input")
-        raise SettingsError(
-            f"setting {env_name(field)}: {err['msg']} (got {value!r})"
-        ) from None
+        raise SettingsError(f"setting {env_name(field)}: {err['msg']} (got {value!r})") from None
 
 
 @lru_cache(maxsize=1)

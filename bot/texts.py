@@ -15,7 +15,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "help": {
         "en": "Loan servicing assistant (automated). Reply with your question, or PERSON "
         "to reach a collector. Reply STOP to opt out.",
-        "zh": "贷款服务助手（自动回复）。直接回复您的问题，或回复“转人工”联系客服。回复退订可取消短信。",
+        "zh": "贷款服务助手（自动回复）。直接回复您的问题，或回复“转人工”联系客服。"
+        "回复退订可取消短信。",
     },
 }
 

@@ -24,8 +24,12 @@ async def _verified_form(request: Request) -> dict[str, str] | None:
     form = {k: str(v) for k, v in (await request.form()).items()}
     url = runtime.settings.effective_public_url + request.url.path
     token = runtime.settings.twilio_auth_token or ""
-    if not token or not verify_signature(token, url, form, request.headers.get("X-Twilio-Signature")):
-        log.warning("rejected %s: bad or missing X-Twilio-Signature (url %s)", request.url.path, url)
+    if not token or not verify_signature(
+        token, url, form, request.headers.get("X-Twilio-Signature")
+    ):
+        log.warning(
+            "rejected %s: bad or missing X-Twilio-Signature (url %s)", request.url.path, url
+        )
         return None
     return form
 
@@ -39,10 +43,17 @@ async def inbound_sms(request: Request) -> Response:
         sms = parse_inbound(form)
     except ValueError as exc:
         return Response(f"malformed webhook: {exc}", status_code=400, media_type="text/plain")
-    await handle_inbound(request.app.state.runtime, InboundText(
-        channel="sms", from_address=sms.from_, to_address=sms.to, text=sms.body,
-        received_at=now_utc(), provider_message_id=sms.message_sid,
-    ))
+    await handle_inbound(
+        request.app.state.runtime,
+        InboundText(
+            channel="sms",
+            from_address=sms.from_,
+            to_address=sms.to,
+            text=sms.body,
+            received_at=now_utc(),
+            provider_message_id=sms.message_sid,
+        ),
+    )
     return Response(EMPTY_TWIML, media_type="application/xml")
 
 
@@ -69,8 +80,13 @@ async def status_callback(request: Request) -> Response:
         update = parse_status(form)
     except ValueError as exc:
         return Response(f"malformed webhook: {exc}", status_code=400, media_type="text/plain")
-    known = await asyncio.to_thread(_apply_status, request.app.state.runtime, update.message_sid,
-                                    update.status, update.error_code)
+    known = await asyncio.to_thread(
+        _apply_status,
+        request.app.state.runtime,
+        update.message_sid,
+        update.status,
+        update.error_code,
+    )
     if not known:
         log.info("status %s for unknown message %s", update.status, update.message_sid)
     return Response(status_code=204)

@@ -36,32 +36,58 @@ def _borrower_id(runtime: Runtime, token: str) -> int:
     return read_chat_token(s.secret_key, token, s.chat_link_ttl_hours * 3600)
 
 
-def _ensure_contact_point(runtime: Runtime, borrower_id: int) -> tuple[str, str, list[dict[str, str]]]:
+def _ensure_contact_point(
+    runtime: Runtime, borrower_id: int
+) -> tuple[str, str, list[dict[str, str]]]:
     """The borrower's web chat identity, their language and the conversation so far."""
     address = f"webchat:{borrower_id}"
     with runtime.factory() as session, session.begin():
         borrower = session.get(Borrower, borrower_id)
         if borrower is None:
             raise ChatLinkError("invalid")
-        point = session.scalars(select(ContactPoint).where(
-            ContactPoint.channel == "webchat", ContactPoint.address == address)).first()
+        point = session.scalars(
+            select(ContactPoint).where(
+                ContactPoint.channel == "webchat", ContactPoint.address == address
+            )
+        ).first()
         if point is None:
-            session.add(ContactPoint(borrower_id=borrower_id, channel="webchat", address=address,
-                                     verified=True, consent=True))
-        conv = session.scalars(select(Conversation).where(
-            Conversation.borrower_id == borrower_id, Conversation.channel == "webchat",
-            Conversation.status != "resolved").order_by(Conversation.id.desc())).first()
+            session.add(
+                ContactPoint(
+                    borrower_id=borrower_id,
+                    channel="webchat",
+                    address=address,
+                    verified=True,
+                    consent=True,
+                )
+            )
+        conv = session.scalars(
+            select(Conversation)
+            .where(
+                Conversation.borrower_id == borrower_id,
+                Conversation.channel == "webchat",
+                Conversation.status != "resolved",
+            )
+            .order_by(Conversation.id.desc())
+        ).first()
         history = []
         if conv is not None:
-            for m in session.scalars(select(Message).where(Message.conversation_id == conv.id)
-                                     .where(Message.status != "blocked").order_by(Message.id)):
+            for m in session.scalars(
+                select(Message)
+                .where(Message.conversation_id == conv.id)
+                .where(Message.status != "blocked")
+                .order_by(Message.id)
+            ):
                 history.append({"who": "me" if m.direction == "inbound" else "bot", "text": m.text})
         return address, borrower.language, history
 
 
 def _link_error_page(request: Request, reason: str) -> HTMLResponse:
-    return templates.TemplateResponse(request, "chat_error.html", {"reason": reason},
-                                      status_code=410 if reason == "expired" else 404)
+    return templates.TemplateResponse(
+        request,
+        "chat_error.html",
+        {"reason": reason},
+        status_code=410 if reason == "expired" else 404,
+    )
 
 
 @router.get("/chat/{token}", response_class=HTMLResponse, include_in_schema=False)
@@ -69,11 +95,14 @@ async def chat_page(token: str, request: Request) -> HTMLResponse:
     runtime: Runtime = request.app.state.runtime
     try:
         borrower_id = _borrower_id(runtime, token)
-        _addr, language, history = await asyncio.to_thread(_ensure_contact_point, runtime, borrower_id)
+        _addr, language, history = await asyncio.to_thread(
+            _ensure_contact_point, runtime, borrower_id
+        )
     except ChatLinkError as exc:
         return _link_error_page(request, exc.reason)
-    return templates.TemplateResponse(request, "chat.html", {
-        "token": token, "language": language, "history": history})
+    return templates.TemplateResponse(
+        request, "chat.html", {"token": token, "language": language, "history": history}
+    )
 
 
 @router.post("/api/chat/{token}/messages", response_model=ChatOut)
@@ -83,8 +112,18 @@ async def chat_message(token: str, body: ChatIn, request: Request) -> ChatOut:
         borrower_id = _borrower_id(runtime, token)
         address, _lang, _h = await asyncio.to_thread(_ensure_contact_point, runtime, borrower_id)
     except ChatLinkError as exc:
-        raise HTTPException(410 if exc.reason == "expired" else 404, f"chat link {exc.reason}") from None
-    outcome = await handle_inbound(runtime, InboundText(
-        channel="webchat", from_address=address, to_address=None, text=body.text,
-        received_at=now_utc(), borrower_id=borrower_id))
+        raise HTTPException(
+            410 if exc.reason == "expired" else 404, f"chat link {exc.reason}"
+        ) from None
+    outcome = await handle_inbound(
+        runtime,
+        InboundText(
+            channel="webchat",
+            from_address=address,
+            to_address=None,
+            text=body.text,
+            received_at=now_utc(),
+            borrower_id=borrower_id,
+        ),
+    )
     return ChatOut(replies=[m.text for m in outcome.replies if m.status != "blocked"])

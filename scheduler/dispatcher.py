@@ -6,7 +6,8 @@ A row is claimed before anything is sent. A row left ``claimed`` by a crash is m
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from bot.accounts import account_balance, load_borrower
 from bot.chat_links import chat_url
 from bot.delivery import Draft, deliver
-from bot.models import ContactPoint, OutboxRow
+from bot.models import ContactPoint, Message, OutboxRow
 from bot.runtime import Runtime
 from bot.transcript import open_conversation
 from channels.templates_render import format_money, render
@@ -42,7 +43,8 @@ def claim(session: Session, now: datetime, limit: int) -> list[int]:
     ids = list(session.scalars(stmt))
     if ids:
         session.execute(
-            update(OutboxRow).where(OutboxRow.id.in_(ids))
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(ids))
             .values(state="claimed", claimed_at=now, attempts=OutboxRow.attempts + 1)
         )
     return ids
@@ -54,7 +56,7 @@ def expire_stale_claims(session: Session, now: datetime) -> int:
         .where(OutboxRow.state == "claimed", OutboxRow.claimed_at < stale_claim_cutoff(now))
         .values(state="unknown", error_detail="claimed but never finished; not resent")
     )
-    return result.rowcount or 0
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _draft(runtime: Runtime, row_id: int, now: datetime) -> Draft | None:
@@ -69,40 +71,61 @@ def _draft(runtime: Runtime, row_id: int, now: datetime) -> Draft | None:
         loan = next((lb for lb in balance.loans if lb.loan_id == row.loan_id), balance.worst)
         link = chat_url(s.effective_public_url, s.secret_key or "unset", borrower.id)
         ctx = {
-            "language": borrower.language, "stage": row.template, "name": borrower.full_name,
+            "language": borrower.language,
+            "stage": row.template,
+            "name": borrower.full_name,
             "amount": format_money(balance.amount_due, balance.currency),
-            "due_date": str(balance.due_date or ""), "dpd": balance.dpd or 0,
-            "reference": loan.reference if loan else "", "chat_url": link,
+            "due_date": str(balance.due_date or ""),
+            "dpd": balance.dpd or 0,
+            "reference": loan.reference if loan else "",
+            "chat_url": link,
             "lender": "Arrears Demo Lender" if borrower.language == "en" else "示例贷款",
             "unsubscribe_url": f"{s.effective_public_url}/unsubscribe",
         }
         conversation = open_conversation(
-            session, borrower_id=borrower.id, channel=row.channel, contact_point_id=point.id,
-            language=borrower.language, now=now)
-        reason = f"reminder {row.campaign_step} (outbox {row.id})"
-        common = dict(conversation_id=conversation.id, to_address=point.address, sender="bot",
-                      purpose="reminder", reason=reason, idempotency_key=row.idempotency_key)
+            session,
+            borrower_id=borrower.id,
+            channel=row.channel,
+            contact_point_id=point.id,
+            language=borrower.language,
+            now=now,
+        )
+        base = Draft(
+            conversation_id=conversation.id,
+            to_address=point.address,
+            text="",
+            sender="bot",
+            purpose="reminder",
+            reason=f"reminder {row.campaign_step} (outbox {row.id})",
+            idempotency_key=row.idempotency_key,
+        )
         if row.channel == "email":
-            return Draft(text=render("email.txt.j2", **ctx), subject=render("email_subject.j2", **ctx),
-                         html=render("email.html.j2", **ctx),
-                         headers=(("List-Unsubscribe", f"<{ctx['unsubscribe_url']}>"),), **common)
-        return Draft(text=render("sms.j2", **ctx), **common)
+            return replace(
+                base,
+                text=render("email.txt.j2", **ctx),
+                subject=render("email_subject.j2", **ctx),
+                html=render("email.html.j2", **ctx),
+                headers=(("List-Unsubscribe", f"<{ctx['unsubscribe_url']}>"),),
+            )
+        return replace(base, text=render("sms.j2", **ctx))
 
 
-def _settle(runtime: Runtime, row_id: int, state: str, message_id: int | None,
-            provider_id: str | None, error: str | None, decision_id: int | None,
-            now: datetime) -> None:
+def _settle(runtime: Runtime, row_id: int, message: Message | None, now: datetime) -> str:
+    """Copy the outcome of the send onto the outbox row; returns the row's new state."""
     with runtime.factory() as session, session.begin():
         row = session.get_one(OutboxRow, row_id)
-        row.state, row.message_id, row.provider_message_id = state, message_id, provider_id
-        row.error_code, row.gate_decision_id = error, decision_id
-        if state == "sent":
+        if message is None:
+            row.state, row.error_code = "cancelled", "no_account"
+            return row.state
+        row.state = ROW_STATE_BY_MESSAGE.get(message.status, "sent")
+        row.message_id, row.provider_message_id = message.id, message.provider_message_id
+        row.error_code, row.gate_decision_id = message.error_code, message.gate_decision_id
+        if row.state == "sent":
             row.sent_at = now
+        return row.state
 
 
 async def dispatch(runtime: Runtime, now: datetime, limit: int = 200) -> DispatchResult:
-    import asyncio
-
     def _claim() -> list[int]:
         with runtime.factory() as session, session.begin():
             expire_stale_claims(session, now)
@@ -112,14 +135,7 @@ async def dispatch(runtime: Runtime, now: datetime, limit: int = 200) -> Dispatc
     result = DispatchResult(claimed=len(ids))
     for row_id in ids:
         draft = await asyncio.to_thread(_draft, runtime, row_id, now)
-        if draft is None:
-            state, msg_id, provider, error, decision = "cancelled", None, None, "no account", None
-        else:
-            message = await deliver(runtime, draft, now)
-            state = ROW_STATE_BY_MESSAGE.get(message.status, "sent")
-            msg_id, provider = message.id, message.provider_message_id
-            error, decision = message.error_code, message.gate_decision_id
-        await asyncio.to_thread(_settle, runtime, row_id, state, msg_id, provider, error,
-                                decision, now)
+        message = await deliver(runtime, draft, now) if draft is not None else None
+        state = await asyncio.to_thread(_settle, runtime, row_id, message, now)
         result.states[state] = result.states.get(state, 0) + 1
     return result

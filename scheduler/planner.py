@@ -21,7 +21,7 @@ from bot.models import Borrower, Handoff, Loan, OutboxRow
 # Days between reminders per stage (cadence minimums; the gate's caps still apply).
 CADENCE_DAYS = {"pre_due": None, "M1": 3, "M2": 3, "M3": 2, "M4+": 1}
 CHANNELS = ("sms", "email")
-SEND_FROM = time(9, 0)   # local time the day's reminders start
+SEND_FROM = time(9, 0)  # local time the day's reminders start
 PLAN_UNTIL = time(20, 0)  # after this local time nothing more is planned for today
 
 
@@ -46,8 +46,10 @@ def plan(session: Session, now: datetime) -> PlanResult:
     stmt = (
         select(Borrower)
         .where(Borrower.cease_reason.is_(None), Borrower.id.not_in(handoff_open))
-        .options(selectinload(Borrower.contact_points),
-                 selectinload(Borrower.loans).selectinload(Loan.installments))
+        .options(
+            selectinload(Borrower.contact_points),
+            selectinload(Borrower.loans).selectinload(Loan.installments),
+        )
     )
     considered = planned = 0
     for borrower in session.scalars(stmt):
@@ -75,21 +77,36 @@ def _plan_borrower(session: Session, borrower: Borrower, now: datetime) -> int:
         if point.channel not in CHANNELS or not point.contactable:
             continue
         key = f"{borrower.id}:{step}:{point.channel}:{today.isoformat()}"
-        count += _insert_once(session, {
-            "idempotency_key": key, "borrower_id": borrower.id, "loan_id": worst.loan_id,
-            "contact_point_id": point.id, "channel": point.channel, "purpose": "reminder",
-            "campaign_step": step, "template": balance.stage, "local_date": today,
-            "not_before": not_before, "state": "pending", "attempts": 0, "created_at": now,
-        })
+        count += _insert_once(
+            session,
+            {
+                "idempotency_key": key,
+                "borrower_id": borrower.id,
+                "loan_id": worst.loan_id,
+                "contact_point_id": point.id,
+                "channel": point.channel,
+                "purpose": "reminder",
+                "campaign_step": step,
+                "template": balance.stage,
+                "local_date": today,
+                "not_before": not_before,
+                "state": "pending",
+                "attempts": 0,
+                "created_at": now,
+            },
+        )
     return count
 
 
 def _insert_once(session: Session, values: dict[str, object]) -> int:
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(OutboxRow).values(**values).on_conflict_do_nothing(
-        index_elements=["idempotency_key"])
-    return session.execute(stmt).rowcount or 0
+    stmt = (
+        insert(OutboxRow)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
+    return int(getattr(session.execute(stmt), "rowcount", 0) or 0)
 
 
 def stale_claim_cutoff(now: datetime) -> datetime:

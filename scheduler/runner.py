@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 def build_scheduler(settings: Settings) -> AsyncIOScheduler:
     return AsyncIOScheduler(
         jobstores={
-            "default": SQLAlchemyJobStore(url=normalise_url(settings.database_url),
-                                          tablename="apscheduler_jobs"),
+            "default": SQLAlchemyJobStore(
+                url=normalise_url(settings.database_url), tablename="apscheduler_jobs"
+            ),
             "local": MemoryJobStore(),
         },
         executors={"default": AsyncIOExecutor()},
@@ -50,20 +51,45 @@ def build_scheduler(settings: Settings) -> AsyncIOScheduler:
 
 
 def add_jobs(scheduler: AsyncIOScheduler, settings: Settings) -> None:
-    scheduler.add_job(jobs.heartbeat_job, "interval", seconds=10, id="heartbeat",
-                      jobstore="local", next_run_time=now_utc())
-    scheduler.add_job(jobs.plan_job, "interval", minutes=settings.plan_interval_minutes,
-                      id="plan", replace_existing=True, next_run_time=now_utc())
-    scheduler.add_job(jobs.dispatch_job, "interval", seconds=settings.dispatch_interval_seconds,
-                      id="dispatch", replace_existing=True, jitter=2)
+    scheduler.add_job(
+        jobs.heartbeat_job,
+        "interval",
+        seconds=10,
+        id="heartbeat",
+        jobstore="local",
+        next_run_time=now_utc(),
+    )
+    scheduler.add_job(
+        jobs.plan_job,
+        "interval",
+        minutes=settings.plan_interval_minutes,
+        id="plan",
+        replace_existing=True,
+        next_run_time=now_utc(),
+    )
+    scheduler.add_job(
+        jobs.dispatch_job,
+        "interval",
+        seconds=settings.dispatch_interval_seconds,
+        id="dispatch",
+        replace_existing=True,
+        jitter=2,
+    )
 
 
 def _on_job_event(runtime: Runtime, event: JobExecutionEvent) -> None:
     kind = "job.error" if event.code == EVENT_JOB_ERROR else "job.missed"
     log.error("%s %s: %r", kind, event.job_id, event.exception)
     with runtime.factory() as session, session.begin():
-        record_audit(session, "scheduler", kind, "job", event.job_id,
-                     {"exception": repr(event.exception)}, now_utc())
+        record_audit(
+            session,
+            "scheduler",
+            kind,
+            "job",
+            event.job_id,
+            {"exception": repr(event.exception)},
+            now_utc(),
+        )
 
 
 async def run_scheduler(settings: Settings) -> None:

@@ -42,15 +42,19 @@ def drop_database(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "postgresql":
         return
-    admin = create_engine(parsed.set(database=make_url(normalise_url(PG_URL or url)).database),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        parsed.set(database=make_url(normalise_url(PG_URL or url)).database),
+        isolation_level="AUTOCOMMIT",
+    )
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
     admin.dispose()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     url = create_database(request.param, tmp_path_factory.mktemp("db"))
     yield url
     drop_database(url)

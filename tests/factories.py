@@ -42,8 +42,9 @@ def make_account(
     phone = phone or f"+1555{n % 10**7:07d}"
     session.add(ContactPoint(borrower_id=borrower.id, channel="sms", address=phone, verified=True))
     if email:
-        session.add(ContactPoint(borrower_id=borrower.id, channel="email", address=email,
-                                 verified=True))
+        session.add(
+            ContactPoint(borrower_id=borrower.id, channel="email", address=email, verified=True)
+        )
     from bot.clock import local_date
 
     today = local_date(now, timezone)
@@ -62,14 +63,16 @@ def make_account(
     session.flush()
     for seq in range(6):
         due: date = first_due + timedelta(days=30 * seq)
-        session.add(Installment(
-            loan_id=loan.id,
-            seq=seq + 1,
-            due_date=due,
-            principal_due=installment - Decimal("20.00"),
-            interest_due=Decimal("20.00"),
-            amount_paid=paid_first if seq == 0 else Decimal("0.00"),
-        ))
+        session.add(
+            Installment(
+                loan_id=loan.id,
+                seq=seq + 1,
+                due_date=due,
+                principal_due=installment - Decimal("20.00"),
+                interest_due=Decimal("20.00"),
+                amount_paid=paid_first if seq == 0 else Decimal("0.00"),
+            )
+        )
     session.flush()
     session.expire(borrower)
     return borrower

@@ -40,9 +40,14 @@ def _address(borrower: Borrower, channel: str) -> str | None:
 def _summary(borrower: Borrower) -> schemas.AccountSummary:
     balance = account_balance(borrower, now_utc())
     return schemas.AccountSummary(
-        id=borrower.id, phone=_address(borrower, "sms"), language=borrower.language,
-        stage=balance.stage, amount_due=_money(balance.amount_due), currency=balance.currency,
-        dpd=balance.dpd, jurisdiction=borrower.jurisdiction,
+        id=borrower.id,
+        phone=_address(borrower, "sms"),
+        language=borrower.language,
+        stage=balance.stage,
+        amount_due=_money(balance.amount_due),
+        currency=balance.currency,
+        dpd=balance.dpd,
+        jurisdiction=borrower.jurisdiction,
     )
 
 
@@ -55,10 +60,14 @@ def list_accounts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[schemas.AccountSummary]:
-    stmt = select(Borrower).options(
-        selectinload(Borrower.contact_points),
-        selectinload(Borrower.loans).selectinload(Loan.installments),
-    ).order_by(Borrower.id)
+    stmt = (
+        select(Borrower)
+        .options(
+            selectinload(Borrower.contact_points),
+            selectinload(Borrower.loans).selectinload(Loan.installments),
+        )
+        .order_by(Borrower.id)
+    )
     if phone:
         stmt = stmt.join(ContactPoint).where(
             ContactPoint.channel == "sms", ContactPoint.address == phone.strip().replace(" ", "")
@@ -68,7 +77,7 @@ def list_accounts(
     summaries = (_summary(b) for b in db.scalars(stmt))
     if stage:
         summaries = (s for s in summaries if s.stage == stage)
-    return list(summaries)[offset: offset + limit]
+    return list(summaries)[offset : offset + limit]
 
 
 @router.get("/accounts/{account_id}", response_model=schemas.AccountDetail)
@@ -82,23 +91,45 @@ def get_account(account_id: int, db: DB, request: Request) -> schemas.AccountDet
     loans = []
     for loan in borrower.loans:
         lb = by_loan.get(loan.id)
-        loans.append(schemas.LoanOut(
-            id=loan.id, reference=loan.reference, currency=loan.currency,
-            principal=_money(loan.principal), dpd=lb.dpd if lb else None,
-            stage=lb.stage if lb else "closed", overdue=_money(lb.overdue if lb else Decimal(0)),
-            outstanding=_money(lb.outstanding if lb else Decimal(0)),
-            installments=[schemas.InstallmentOut(
-                seq=i.seq, due_date=i.due_date, amount_due=_money(i.amount_due),
-                amount_paid=_money(i.amount_paid)) for i in loan.installments],
-            payments=[schemas.PaymentOut(
-                amount=_money(p.amount), received_at=p.received_at, method=p.method,
-                reference=p.reference) for p in loan.payments],
-        ))
+        loans.append(
+            schemas.LoanOut(
+                id=loan.id,
+                reference=loan.reference,
+                currency=loan.currency,
+                principal=_money(loan.principal),
+                dpd=lb.dpd if lb else None,
+                stage=lb.stage if lb else "closed",
+                overdue=_money(lb.overdue if lb else Decimal(0)),
+                outstanding=_money(lb.outstanding if lb else Decimal(0)),
+                installments=[
+                    schemas.InstallmentOut(
+                        seq=i.seq,
+                        due_date=i.due_date,
+                        amount_due=_money(i.amount_due),
+                        amount_paid=_money(i.amount_paid),
+                    )
+                    for i in loan.installments
+                ],
+                payments=[
+                    schemas.PaymentOut(
+                        amount=_money(p.amount),
+                        received_at=p.received_at,
+                        method=p.method,
+                        reference=p.reference,
+                    )
+                    for p in loan.payments
+                ],
+            )
+        )
     return schemas.AccountDetail(
-        **_summary(borrower).model_dump(), name=borrower.full_name, timezone=borrower.timezone,
-        email=_address(borrower, "email"), outstanding=_money(balance.outstanding),
+        **_summary(borrower).model_dump(),
+        name=borrower.full_name,
+        timezone=borrower.timezone,
+        email=_address(borrower, "email"),
+        outstanding=_money(balance.outstanding),
         chat_url=chat_url(settings.effective_public_url, settings.secret_key, borrower.id)
-        if settings.secret_key else None,
+        if settings.secret_key
+        else None,
         loans=loans,
     )
 
@@ -124,9 +155,17 @@ def list_handoffs(db: DB, state: str | None = None) -> list[schemas.HandoffOut]:
     stmt = select(Handoff).order_by(Handoff.id)
     if state:
         stmt = stmt.where(Handoff.state == state)
-    return [schemas.HandoffOut(id=h.id, account_id=h.borrower_id, conversation_id=h.conversation_id,
-                               reason=h.reason, state=h.state, created_at=h.created_at)
-            for h in db.scalars(stmt)]
+    return [
+        schemas.HandoffOut(
+            id=h.id,
+            account_id=h.borrower_id,
+            conversation_id=h.conversation_id,
+            reason=h.reason,
+            state=h.state,
+            created_at=h.created_at,
+        )
+        for h in db.scalars(stmt)
+    ]
 
 
 @router.get("/sink/messages", response_model=list[schemas.SinkMessageOut])
@@ -135,5 +174,14 @@ def sink_messages(db: DB, channel: str | None = None) -> list[schemas.SinkMessag
     stmt = select(SinkMessage).order_by(SinkMessage.id)
     if channel:
         stmt = stmt.where(SinkMessage.channel == channel)
-    return [schemas.SinkMessageOut(id=m.id, channel=m.channel, to=m.to_address, subject=m.subject,
-                                   body=m.body, created_at=m.created_at) for m in db.scalars(stmt)]
+    return [
+        schemas.SinkMessageOut(
+            id=m.id,
+            channel=m.channel,
+            to=m.to_address,
+            subject=m.subject,
+            body=m.body,
+            created_at=m.created_at,
+        )
+        for m in db.scalars(stmt)
+    ]

@@ -17,6 +17,7 @@ def require_token(
     given = creds.credentials if creds else ""
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "missing or wrong bearer token",
+            status.HTTP_401_UNAUTHORIZED,
+            "missing or wrong bearer token",
             headers={"WWW-Authenticate": "Bearer"},
         )

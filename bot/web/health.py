@@ -63,5 +63,7 @@ async def health(request: Request) -> JSONResponse:
         "email": {"state": "ready", "backend": runtime.channels.backend_of("email")},
     }
     ok = all(c["state"] == "ready" for c in components.values())
-    return JSONResponse({"status": "ready" if ok else "starting", "components": components},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ready" if ok else "starting", "components": components},
+        status_code=200 if ok else 503,
+    )

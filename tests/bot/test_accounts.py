@@ -10,8 +10,20 @@ from tests.factories import make_account
 
 @pytest.mark.parametrize(
     ("dpd", "stage"),
-    [(None, "current"), (-4, "current"), (-3, "pre_due"), (0, "pre_due"), (1, "M1"),
-     (30, "M1"), (31, "M2"), (60, "M2"), (61, "M3"), (90, "M3"), (91, "M4+"), (400, "M4+")],
+    [
+        (None, "current"),
+        (-4, "current"),
+        (-3, "pre_due"),
+        (0, "pre_due"),
+        (1, "M1"),
+        (30, "M1"),
+        (31, "M2"),
+        (60, "M2"),
+        (61, "M3"),
+        (90, "M3"),
+        (91, "M4+"),
+        (400, "M4+"),
+    ],
 )
 def test_stage_boundaries(dpd: int | None, stage: str) -> None:
     assert stage_for_dpd(dpd) == stage

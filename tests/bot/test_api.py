@@ -26,22 +26,37 @@ TWILIO_TOKEN = "twilio-test-token"
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[tuple[TestClient, dict[str, int]]]:
+def client(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TestClient, dict[str, int]]]:
     url = create_database(request.param, tmp_path_factory.mktemp("api"))
     engine = make_engine(url)
     now = now_utc()
     with session_factory(engine)() as session, session.begin():
         ids = {
             "en": make_account(session, now=now, dpd=45, phone="+12025550123").id,
-            "zh": make_account(session, now=now, dpd=-2, phone="+8613800138000", language="zh",
-                               timezone="Asia/Shanghai", jurisdiction="cn", currency="CNY").id,
+            "zh": make_account(
+                session,
+                now=now,
+                dpd=-2,
+                phone="+8613800138000",
+                language="zh",
+                timezone="Asia/Shanghai",
+                jurisdiction="cn",
+                currency="CNY",
+            ).id,
         }
     engine.dispose()
-    settings = Settings(database_url=url, api_token=TOKEN, secret_key=SECRET,
-                        twilio_auth_token=TWILIO_TOKEN, public_url="http://testserver",
-                        rasa_url=f"http://127.0.0.1:{free_port()}", sms_backend="sink",
-                        email_backend="sink")
+    settings = Settings(
+        database_url=url,
+        api_token=TOKEN,
+        secret_key=SECRET,
+        twilio_auth_token=TWILIO_TOKEN,
+        public_url="http://testserver",
+        rasa_url=f"http://127.0.0.1:{free_port()}",
+        sms_backend="sink",
+        email_backend="sink",
+    )
     with TestClient(create_app(settings)) as c:
         c.headers["Authorization"] = f"Bearer {TOKEN}"
         yield c, ids
@@ -57,10 +72,20 @@ def test_api_needs_the_bearer_token(client: tuple[TestClient, dict[str, int]]) -
 def test_accounts_list_and_filters(client: tuple[TestClient, dict[str, int]]) -> None:
     c, ids = client
     (en,) = c.get("/api/accounts", params={"phone": "+12025550123"}).json()
-    assert en == {"id": ids["en"], "phone": "+12025550123", "language": "en", "stage": "M2",
-                  "amount_due": "500.00", "currency": "USD", "dpd": 45, "jurisdiction": "us"}
+    assert en == {
+        "id": ids["en"],
+        "phone": "+12025550123",
+        "language": "en",
+        "stage": "M2",
+        "amount_due": "500.00",
+        "currency": "USD",
+        "dpd": 45,
+        "jurisdiction": "us",
+    }
     zh = c.get("/api/accounts", params={"language": "zh"}).json()
-    assert [(a["id"], a["stage"], a["amount_due"]) for a in zh] == [(ids["zh"], "pre_due", "250.00")]
+    assert [(a["id"], a["stage"], a["amount_due"]) for a in zh] == [
+        (ids["zh"], "pre_due", "250.00")
+    ]
     assert c.get("/api/accounts", params={"stage": "M4+"}).json() == []
 
 
@@ -77,14 +102,21 @@ def test_account_detail(client: tuple[TestClient, dict[str, int]]) -> None:
 
 def _sms(c: TestClient, body: str, sid: str, signature: str | None = None) -> int:
     url = "http://testserver/channels/twilio/sms"
-    form = {"MessageSid": sid, "AccountSid": "AC1", "From": "+12025550123", "To": "+15005550006",
-            "Body": body}
+    form = {
+        "MessageSid": sid,
+        "AccountSid": "AC1",
+        "From": "+12025550123",
+        "To": "+15005550006",
+        "Body": body,
+    }
     sig = signature or RequestValidator(TWILIO_TOKEN).compute_signature(url, form)
-    return c.post("/channels/twilio/sms", data=form, headers={"X-Twilio-Signature": sig}).status_code
+    return c.post(
+        "/channels/twilio/sms", data=form, headers={"X-Twilio-Signature": sig}
+    ).status_code
 
 
 def test_twilio_stop_goes_to_sink_and_forgery_is_refused(
-    client: tuple[TestClient, dict[str, int]]
+    client: tuple[TestClient, dict[str, int]],
 ) -> None:
     c, ids = client
     assert _sms(c, "hello", "SMforged", signature="bm9wZQ==") == 403
@@ -95,7 +127,9 @@ def test_twilio_stop_goes_to_sink_and_forgery_is_refused(
     convs = c.get(f"/api/accounts/{ids['en']}/conversations").json()
     msgs = c.get(f"/api/conversations/{convs[0]['id']}/messages").json()
     assert [(m["direction"], m["sender"], m["intent"]) for m in msgs] == [
-        ("inbound", "borrower", "keyword_opt_out"), ("outbound", "system", None)]
+        ("inbound", "borrower", "keyword_opt_out"),
+        ("outbound", "system", None),
+    ]
     assert all(m["text"] != "hello" for m in msgs)
 
 
@@ -126,8 +160,12 @@ def test_bad_chat_links_get_a_clear_page(client: tuple[TestClient, dict[str, int
     assert bad.status_code == 404
     assert "not valid" in bad.text
     assert c.post("/api/chat/not-a-token/messages", json={"text": "hi"}).status_code == 404
-    assert c.post(f"/api/chat/{make_chat_token(SECRET, ids['en'])}/messages",
-                  json={"text": ""}).status_code == 422
+    assert (
+        c.post(
+            f"/api/chat/{make_chat_token(SECRET, ids['en'])}/messages", json={"text": ""}
+        ).status_code
+        == 422
+    )
 
 
 def test_health_reports_each_component(client: tuple[TestClient, dict[str, int]]) -> None:

@@ -10,18 +10,25 @@ from bot.compliance import Outbound, evaluate
 
 
 def outbound(**kw: object) -> Outbound:
-    base: dict[str, object] = dict(channel="sms", purpose="reminder", text="hi",
-                                   now=datetime(2026, 3, 10, 15, 0, tzinfo=UTC),
-                                   jurisdiction="us", timezone="America/New_York")
+    base: dict[str, object] = dict(
+        channel="sms",
+        purpose="reminder",
+        text="hi",
+        now=datetime(2026, 3, 10, 15, 0, tzinfo=UTC),
+        jurisdiction="us",
+        timezone="America/New_York",
+    )
     base.update(kw)
     return Outbound(**base)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("day", "hour", "minute", "allowed"),
-                         [(10, 11, 59, False), (10, 12, 0, True), (11, 0, 59, True),
-                          (11, 1, 0, False)])
-def test_us01_window_in_borrower_local_time(day: int, hour: int, minute: int,
-                                            allowed: bool) -> None:
+@pytest.mark.parametrize(
+    ("day", "hour", "minute", "allowed"),
+    [(10, 11, 59, False), (10, 12, 0, True), (11, 0, 59, True), (11, 1, 0, False)],
+)
+def test_us01_window_in_borrower_local_time(
+    day: int, hour: int, minute: int, allowed: bool
+) -> None:
     # After the US switch to daylight time (2026-03-08) New York is UTC-4: these are
     # 07:59, 08:00, 20:59 and 21:00 local on 2026-03-10.
     now = datetime(2026, 3, day, hour, minute, tzinfo=UTC)
@@ -65,9 +72,13 @@ def test_us03_attorney_stops_collection() -> None:
 
 
 def test_bot_is_silent_in_a_human_conversation() -> None:
-    assert evaluate(outbound(conversation_status="human", purpose="reply")).deciding_rule == "ARR-HANDOFF"
-    assert evaluate(outbound(conversation_status="human", purpose="collector_reply",
-                             sender="collector")).allowed
+    assert (
+        evaluate(outbound(conversation_status="human", purpose="reply")).deciding_rule
+        == "ARR-HANDOFF"
+    )
+    assert evaluate(
+        outbound(conversation_status="human", purpose="collector_reply", sender="collector")
+    ).allowed
 
 
 def test_unknown_purpose_is_an_error() -> None:

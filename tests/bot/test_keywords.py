@@ -3,14 +3,16 @@ import pytest
 from bot.keywords import classify_keyword
 
 
-@pytest.mark.parametrize("text", ["STOP", " stop ", "StopAll", "unsubscribe", "cancel", "END",
-                                  "quit", "退订", "td", "T"])
+@pytest.mark.parametrize(
+    "text", ["STOP", " stop ", "StopAll", "unsubscribe", "cancel", "END", "quit", "退订", "td", "T"]
+)
 def test_opt_out_words(text: str) -> None:
     assert classify_keyword(text) == "opt_out"
 
 
-@pytest.mark.parametrize(("text", "kind"), [("start", "opt_in"), ("UNSTOP", "opt_in"),
-                                            ("help ", "help")])
+@pytest.mark.parametrize(
+    ("text", "kind"), [("start", "opt_in"), ("UNSTOP", "opt_in"), ("help ", "help")]
+)
 def test_other_keywords(text: str, kind: str) -> None:
     assert classify_keyword(text) == kind
 

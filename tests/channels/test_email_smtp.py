@@ -20,8 +20,9 @@ class Handler:
     def __init__(self) -> None:
         self.envelopes: list[Envelope] = []
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Envelope, address: str,
-                          options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
         if address.startswith("refused"):
             return "550 5.1.1 mailbox unavailable"
         envelope.rcpt_tos.append(address)
@@ -43,16 +44,29 @@ def smtp() -> Iterator[tuple[Handler, int]]:
 
 
 def channel(port: int) -> SmtpEmail:
-    return SmtpEmail(Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False,
-                              email_from="Loans <loans@example.com>"))
+    return SmtpEmail(
+        Settings(
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+            smtp_starttls=False,
+            email_from="Loans <loans@example.com>",
+        )
+    )
 
 
 async def test_multipart_email_with_unsubscribe_header(smtp: tuple[Handler, int]) -> None:
     handler, port = smtp
-    result = await channel(port).send(OutboundMessage(
-        channel="email", to="b@example.com", text="You owe $10.00", subject="Reminder",
-        html="<p>You owe <b>$10.00</b></p>", idempotency_key="k1",
-        headers={"List-Unsubscribe": "<https://x.test/u>"}))
+    result = await channel(port).send(
+        OutboundMessage(
+            channel="email",
+            to="b@example.com",
+            text="You owe $10.00",
+            subject="Reminder",
+            html="<p>You owe <b>$10.00</b></p>",
+            idempotency_key="k1",
+            headers={"List-Unsubscribe": "<https://x.test/u>"},
+        )
+    )
     (env,) = handler.envelopes
     msg = message_from_bytes(env.original_content or b"")
     assert env.rcpt_tos == ["b@example.com"]
@@ -65,12 +79,14 @@ async def test_multipart_email_with_unsubscribe_header(smtp: tuple[Handler, int]
 async def test_refused_recipient_is_permanent_with_code(smtp: tuple[Handler, int]) -> None:
     _handler, port = smtp
     with pytest.raises(PermanentChannelError) as err:
-        await channel(port).send(OutboundMessage(channel="email", to="refused@example.com",
-                                                 text="x", subject="s"))
+        await channel(port).send(
+            OutboundMessage(channel="email", to="refused@example.com", text="x", subject="s")
+        )
     assert err.value.code == "550"
 
 
 async def test_no_server_is_transient() -> None:
     with pytest.raises(TransientChannelError):
-        await channel(free_port()).send(OutboundMessage(channel="email", to="b@example.com",
-                                                        text="x", subject="s"))
+        await channel(free_port()).send(
+            OutboundMessage(channel="email", to="b@example.com", text="x", subject="s")
+        )

@@ -62,8 +62,13 @@ class AppServer:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
-                                log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=settings.port,
+            log_level="warning",
+            lifespan="on",
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{settings.port}"
@@ -82,8 +87,9 @@ class AppServer:
         self.thread.join(10)
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {API_TOKEN}"},
-                            timeout=30)
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=30
+        )
 
 
 @dataclass
@@ -95,16 +101,34 @@ class Stack:
     runtime_settings: Settings
 
 
-def stack_settings(database_url: str, *, app_port: int, rasa_port: int, action_port: int,
-                   twilio_url: str, smtp_port: int) -> Settings:
+def stack_settings(
+    database_url: str,
+    *,
+    app_port: int,
+    rasa_port: int,
+    action_port: int,
+    twilio_url: str,
+    smtp_port: int,
+) -> Settings:
     return Settings(
-        database_url=database_url, host="127.0.0.1", port=app_port,
-        public_url=f"http://127.0.0.1:{app_port}", api_token=API_TOKEN,
-        secret_key="e2e-secret", rasa_url=f"http://127.0.0.1:{rasa_port}", rasa_token=RASA_TOKEN,
+        database_url=database_url,
+        host="127.0.0.1",
+        port=app_port,
+        public_url=f"http://127.0.0.1:{app_port}",
+        api_token=API_TOKEN,
+        secret_key="e2e-secret",
+        rasa_url=f"http://127.0.0.1:{rasa_port}",
+        rasa_token=RASA_TOKEN,
         action_server_url=f"http://127.0.0.1:{action_port}",
-        sms_backend="twilio", twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
-        twilio_from_number=FROM_NUMBER, twilio_api_base_url=twilio_url,
-        email_backend="smtp", smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_starttls=False,
+        sms_backend="twilio",
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_from_number=FROM_NUMBER,
+        twilio_api_base_url=twilio_url,
+        email_backend="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_port,
+        smtp_starttls=False,
         email_from="Collections <collections@example.com>",
     )
 
@@ -122,12 +146,18 @@ def stack(
     tmp = tmp_path_factory.mktemp(f"e2e-{request.param}")
     url = create_database(request.param, tmp)
     app_port, rasa_port, action_port = (processes.free_port() for _ in range(3))
-    settings = stack_settings(url, app_port=app_port, rasa_port=rasa_port,
-                              action_port=action_port, twilio_url=twilio_server.base_url,
-                              smtp_port=smtp_server[1])
+    settings = stack_settings(
+        url,
+        app_port=app_port,
+        rasa_port=rasa_port,
+        action_port=action_port,
+        twilio_url=twilio_server.base_url,
+        smtp_port=smtp_server[1],
+    )
     child_env = {**os.environ, "ARREARS_DATABASE_URL": url}
-    endpoints = processes.write_rasa_endpoints(tmp / "endpoints.yml",
-                                               f"http://127.0.0.1:{action_port}", None)
+    endpoints = processes.write_rasa_endpoints(
+        tmp / "endpoints.yml", f"http://127.0.0.1:{action_port}", None
+    )
     actions = processes.action_server(action_port, child_env, tmp)
     rasa = processes.rasa_server(rasa_port, model, endpoints, RASA_TOKEN, tmp)
     try:

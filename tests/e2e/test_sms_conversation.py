@@ -35,11 +35,19 @@ def _message_count(stack: Stack) -> int:
     return int(count or 0)
 
 
-def _post_sms(stack: Stack, phone: str, body: str, sid: str | None = None,
-              signature: str | None = None) -> httpx.Response:
+def _post_sms(
+    stack: Stack, phone: str, body: str, sid: str | None = None, signature: str | None = None
+) -> httpx.Response:
     url = f"{stack.app.url}/channels/twilio/sms"
-    form = {"MessageSid": sid or f"SM{uuid.uuid4().hex}", "AccountSid": ACCOUNT_SID,
-            "From": phone, "To": FROM_NUMBER, "Body": body, "NumMedia": "0", "NumSegments": "1"}
+    form = {
+        "MessageSid": sid or f"SM{uuid.uuid4().hex}",
+        "AccountSid": ACCOUNT_SID,
+        "From": phone,
+        "To": FROM_NUMBER,
+        "Body": body,
+        "NumMedia": "0",
+        "NumSegments": "1",
+    }
     sig = signature or RequestValidator(AUTH_TOKEN).compute_signature(url, form)
     return httpx.post(url, data=form, headers={"X-Twilio-Signature": sig}, timeout=60)
 
@@ -77,11 +85,14 @@ def test_how_much_do_i_owe_over_sms(stack: Stack) -> None:
         assert [c["channel"] for c in conversations] == ["sms"]
         messages = api.get(f"/api/conversations/{conversations[0]['id']}/messages").json()
     assert [(m["direction"], m["sender"]) for m in messages] == [
-        ("inbound", "borrower"), ("outbound", "bot")]
+        ("inbound", "borrower"),
+        ("outbound", "bot"),
+    ]
     assert messages[0]["intent"] == "ask_amount_due"
     assert messages[0]["confidence"] > 0.3
     assert messages[1]["text"] == sent[0]["body"]
     assert messages[1]["created_at"].endswith("Z")
+
     # Twilio's status callbacks come back signed and move the message forward.
     def delivered() -> bool:
         with stack.app.client() as api:

@@ -47,8 +47,9 @@ def test_current_accounts_get_nothing(session: Session) -> None:
 
 def test_opted_out_channel_is_skipped(session: Session) -> None:
     b = make_account(session, now=NOW, dpd=10, email="b@example.com")
-    sms = session.scalars(select(ContactPoint).where(ContactPoint.borrower_id == b.id,
-                                                     ContactPoint.channel == "sms")).one()
+    sms = session.scalars(
+        select(ContactPoint).where(ContactPoint.borrower_id == b.id, ContactPoint.channel == "sms")
+    ).one()
     sms.opted_out_at = NOW
     plan(session, NOW)
     assert [r.channel for r in rows_for(session, b.id)] == ["email"]
