@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,11 @@ def normalise_url(url: str) -> str:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+# SQLite keeps NUMERIC as REAL; amounts are Numeric(12, 2) and come back as Decimal
+# quantized to 2 places, which is exact for the demo's sums. PostgreSQL is exact.
+warnings.filterwarnings("ignore", message="Dialect sqlite\\+pysqlite does \\*not\\* support Decimal")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

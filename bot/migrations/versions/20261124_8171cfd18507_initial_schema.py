@@ -105,7 +105,7 @@ def upgrade() -> None:
     sa.Column('product', sa.String(length=64), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('principal', sa.Numeric(precision=12, scale=2), nullable=False),
-    sa.Column('annual_rate', sa.Numeric(precision=12, scale=2), nullable=False),
+    sa.Column('annual_rate', sa.Numeric(precision=7, scale=4), nullable=False),
     sa.Column('timezone', sa.String(length=64), nullable=False),
     sa.Column('profile', sa.String(length=16), nullable=False),
     sa.Column('grace_days', sa.Integer(), nullable=False),

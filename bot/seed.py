@@ -1,0 +1,604 @@
+"""A synthetic, deterministic loan portfolio for demos, load tests and local development.
+
+Two layers:
+
+* ``plan_accounts(n, now, rng_seed)`` is pure: it yields frozen dataclasses describing
+  each borrower, contact point, loan, installment and payment. The same ``n``, ``now``
+  and ``rng_seed`` always give the same plans, and the plans for ``n`` accounts are a
+  prefix of those for any larger ``n``.
+* ``seed_portfolio(session, n, now=...)`` writes the plans with bulk inserts in batches
+  (flush only; the caller owns the transaction and commits) and checks a sample of the
+  written accounts with ``bot.accounts`` so the stage counts it reports are the real ones.
+
+About 55% of borrowers are in the US (English, a few Chinese-speaking; USD; US time
+zones; fictional +1 NXX 555-01xx phone numbers), 45% in China (Chinese; CNY;
+Asia/Shanghai; +86 1xx mobile numbers). Every stage (current, pre_due, M1..M4+) appears
+in both jurisdictions among the first 12 accounts; after that stages follow a realistic
+mix. Each loan is targeted at a days-past-due value: its oldest unpaid installment falls
+due that many days before ``now`` (in the loan's time zone), earlier installments are
+paid in full by Payment rows and ~30% of delinquent loans carry a partial payment on the
+oldest unpaid installment.
+"""
+
+from __future__ import annotations
+
+import random
+import time as _time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import exists, insert, select
+from sqlalchemy.orm import Session, selectinload
+
+from bot.accounts import PRE_DUE_DAYS, STAGE_ORDER, account_balance
+from bot.clock import local_date
+from bot.models import Base, Borrower, Loan
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+BATCH_SIZE = 500
+VERIFY_SAMPLE = 100
+
+STAGES = STAGE_ORDER  # ("current", "pre_due", "M1", "M2", "M3", "M4+")
+STAGE_WEIGHTS = (35, 15, 22, 12, 8, 8)
+#: DPD windows (as days_past_due reports them) that each stage is drawn from.
+STAGE_DPD = {
+    "current": (-25, -PRE_DUE_DAYS - 1),
+    "pre_due": (-PRE_DUE_DAYS, -1),
+    "M1": (1, 30),
+    "M2": (31, 60),
+    "M3": (61, 90),
+    "M4+": (91, 540),
+}
+
+# --------------------------------------------------------------------------- names
+
+US_FIRST_NAMES = (
+    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",
+    "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas",
+    "Sarah", "Christopher", "Karen", "Charles", "Lisa", "Daniel", "Nancy", "Matthew",
+    "Betty", "Anthony", "Sandra", "Mark", "Margaret", "Donald", "Ashley", "Steven",
+    "Kimberly", "Andrew", "Emily", "Joshua", "Donna", "Kevin", "Michelle", "Brian", "Carol",
+    "George", "Amanda", "Luis", "Maria", "Carlos", "Rosa", "Jamal", "Aaliyah",
+)
+US_LAST_NAMES = (
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis",
+    "Rodriguez", "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson",
+    "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White",
+    "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young",
+    "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green",
+    "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Carter",
+    "Roberts",
+)
+#: (hanzi, pinyin) - the most common Chinese surnames.
+CN_SURNAMES = (
+    ("王", "Wang"), ("李", "Li"), ("张", "Zhang"), ("刘", "Liu"), ("陈", "Chen"),
+    ("杨", "Yang"), ("黄", "Huang"), ("赵", "Zhao"), ("吴", "Wu"), ("周", "Zhou"),
+    ("徐", "Xu"), ("孙", "Sun"), ("马", "Ma"), ("朱", "Zhu"), ("胡", "Hu"),
+    ("郭", "Guo"), ("何", "He"), ("高", "Gao"), ("林", "Lin"), ("罗", "Luo"),
+    ("郑", "Zheng"), ("梁", "Liang"), ("谢", "Xie"), ("宋", "Song"), ("唐", "Tang"),
+    ("许", "Xu"), ("韩", "Han"), ("冯", "Feng"), ("邓", "Deng"), ("曹", "Cao"),
+    ("彭", "Peng"), ("曾", "Zeng"), ("肖", "Xiao"), ("田", "Tian"), ("董", "Dong"),
+    ("袁", "Yuan"), ("潘", "Pan"), ("于", "Yu"), ("蒋", "Jiang"), ("蔡", "Cai"),
+    ("余", "Yu"), ("杜", "Du"), ("叶", "Ye"), ("程", "Cheng"), ("苏", "Su"),
+    ("魏", "Wei"), ("吕", "Lyu"), ("丁", "Ding"), ("任", "Ren"), ("沈", "Shen"),
+)
+#: (hanzi, pinyin) - common given names.
+CN_GIVEN_NAMES = (
+    ("伟", "Wei"), ("芳", "Fang"), ("娜", "Na"), ("秀英", "Xiuying"), ("敏", "Min"),
+    ("静", "Jing"), ("丽", "Li"), ("强", "Qiang"), ("磊", "Lei"), ("军", "Jun"),
+    ("洋", "Yang"), ("勇", "Yong"), ("艳", "Yan"), ("杰", "Jie"), ("娟", "Juan"),
+    ("涛", "Tao"), ("明", "Ming"), ("超", "Chao"), ("秀兰", "Xiulan"), ("霞", "Xia"),
+    ("平", "Ping"), ("刚", "Gang"), ("桂英", "Guiying"), ("建华", "Jianhua"), ("文", "Wen"),
+    ("华", "Hua"), ("红", "Hong"), ("建国", "Jianguo"), ("志强", "Zhiqiang"),
+    ("海燕", "Haiyan"), ("晓明", "Xiaoming"), ("俊", "Jun"), ("婷", "Ting"), ("鹏", "Peng"),
+    ("辉", "Hui"), ("玲", "Ling"), ("雪", "Xue"), ("丹", "Dan"), ("宇", "Yu"),
+    ("浩", "Hao"), ("欣怡", "Xinyi"), ("子轩", "Zixuan"), ("梓涵", "Zihan"),
+    ("一诺", "Yinuo"), ("浩然", "Haoran"), ("雨桐", "Yutong"), ("思远", "Siyuan"),
+    ("佳怡", "Jiayi"), ("嘉豪", "Jiahao"), ("晨", "Chen"),
+)
+
+US_EMAIL_DOMAIN = "example.com"
+#: Under IANA's reserved example.com (RFC 2606); "example.cn" is not a reserved name.
+CN_EMAIL_DOMAIN = "cn.example.com"
+
+# --------------------------------------------------------------------------- phones
+
+#: Real area codes per IANA time zone; the US phone number picks the borrower's zone.
+US_AREA_CODES: dict[str, tuple[int, ...]] = {
+    "America/New_York": (
+        212, 646, 718, 917, 347, 516, 631, 914, 201, 973, 732, 215, 267, 412, 617, 857,
+        202, 301, 410, 404, 678, 770, 305, 786, 407, 813, 704, 919, 216, 614, 804, 757,
+    ),
+    "America/Chicago": (
+        312, 773, 872, 630, 847, 708, 214, 469, 972, 713, 281, 832, 512, 210, 314, 816,
+        612, 651, 414, 504, 615, 901, 405, 918,
+    ),
+    "America/Denver": (303, 720, 719, 970, 801, 385, 505, 575, 406, 307),
+    "America/Phoenix": (602, 480, 623, 520, 928),
+    "America/Los_Angeles": (
+        213, 310, 323, 424, 818, 626, 714, 949, 619, 858, 415, 628, 510, 408, 650, 916,
+        206, 253, 425, 503, 971, 702, 725,
+    ),
+    "America/Anchorage": (907,),
+    "Pacific/Honolulu": (808,),
+}
+_US_AREAS: tuple[tuple[int, str], ...] = tuple(
+    (code, tz) for tz, codes in US_AREA_CODES.items() for code in codes
+)
+_AREA_STRIDE = 37  # coprime with len(_US_AREAS): spreads consecutive numbers over zones
+#: Numbers per area code: 555-0100..0199 (reserved for fiction) first, then the rest of
+#: the 555 exchange. len(_US_AREAS) * 100 = 9,600 US numbers are strictly fictional.
+US_PHONE_CAPACITY = len(_US_AREAS) * 10_000
+
+CN_MOBILE_PREFIXES = (
+    130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 150, 151, 152, 153, 155, 156, 157,
+    158, 159, 166, 176, 177, 178, 180, 181, 182, 183, 184, 185, 186, 187, 188, 189, 198, 199,
+)
+_CN_MULT, _CN_ADD = 48_271, 9_730_161  # affine bijection on 0..10**8-1 (odd, not *5)
+
+
+def us_phone(n: int) -> tuple[str, str]:
+    """The ``n``-th US number (E.164) and its time zone; distinct ``n`` give distinct numbers."""
+    if not 0 <= n < US_PHONE_CAPACITY:
+        raise ValueError(f"US phone index {n} outside 0..{US_PHONE_CAPACITY - 1}")
+    areas = len(_US_AREAS)
+    area, tz = _US_AREAS[(n % areas) * _AREA_STRIDE % areas]
+    r = n // areas
+    if r < 100:
+        line = 100 + r  # 555-0100 .. 555-0199
+    else:
+        k = r - 100
+        line = k if k < 100 else k + 100  # 555-0000..0099, then 555-0200..9999
+    return f"+1{area}555{line:04d}", tz
+
+
+def cn_phone(n: int) -> str:
+    """The ``n``-th Chinese mobile number (E.164); distinct ``n`` give distinct numbers."""
+    prefixes = len(CN_MOBILE_PREFIXES)
+    if not 0 <= n < prefixes * 10**8:
+        raise ValueError(f"CN phone index {n} out of range")
+    tail = (n // prefixes * _CN_MULT + _CN_ADD) % 10**8
+    return f"+86{CN_MOBILE_PREFIXES[n % prefixes]}{tail:08d}"
+
+
+# --------------------------------------------------------------------------- money, dates
+
+
+def amortize(
+    principal: Decimal, annual_rate: Decimal, months: int
+) -> list[tuple[Decimal, Decimal]]:
+    """Equal-installment schedule as (principal_due, interest_due) pairs, in cents.
+
+    Interest is charged monthly on the remaining balance; the principal parts add up to
+    ``principal`` exactly (rounding lands in the last installment).
+    """
+    if months < 1:
+        raise ValueError("months must be at least 1")
+    if principal < 0 or annual_rate < 0:
+        raise ValueError("principal and rate must not be negative")
+    with localcontext() as ctx:
+        ctx.prec = 34
+        principal = principal.quantize(CENT, ROUND_HALF_UP)
+        r = annual_rate / 12
+        if r == 0:
+            payment = (principal / months).quantize(CENT, ROUND_HALF_UP)
+        else:
+            payment = (principal * r / (1 - (1 + r) ** -months)).quantize(CENT, ROUND_HALF_UP)
+        balance = principal
+        rows: list[tuple[Decimal, Decimal]] = []
+        for seq in range(1, months + 1):
+            interest = (balance * r).quantize(CENT, ROUND_HALF_UP)
+            part = balance if seq == months else min(max(payment - interest, ZERO), balance)
+            balance -= part
+            rows.append((part, interest))
+    return rows
+
+
+def _month_days(year: int, month: int) -> int:
+    if month == 12:
+        return 31
+    return (date(year, month + 1, 1) - timedelta(days=1)).day
+
+
+def add_months(d: date, months: int, day_of_month: int | None = None) -> date:
+    """``d`` moved by ``months`` on ``day_of_month`` (default ``d.day``), clamped to month end."""
+    year, month0 = divmod(d.year * 12 + d.month - 1 + months, 12)
+    month = month0 + 1
+    return date(year, month, min(day_of_month or d.day, _month_days(year, month)))
+
+
+# --------------------------------------------------------------------------- plans
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPlan:
+    channel: str
+    address: str
+    verified: bool
+    consent: bool
+    opted_out_at: datetime | None
+    invalid: bool
+    is_primary: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class InstallmentPlan:
+    seq: int
+    due_date: date
+    principal_due: Decimal
+    interest_due: Decimal
+    amount_paid: Decimal
+
+    @property
+    def amount_due(self) -> Decimal:
+        return self.principal_due + self.interest_due
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentPlan:
+    installment_seq: int  # the installment it is allocated to
+    amount: Decimal
+    received_at: datetime
+    method: str
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoanPlan:
+    reference: str
+    currency: str
+    principal: Decimal
+    annual_rate: Decimal
+    timezone: str
+    profile: str
+    grace_days: int
+    opened_on: date
+    stage: str
+    dpd: int  # what bot.accounts.days_past_due reports for this loan at ``now``
+    installments: tuple[InstallmentPlan, ...]
+    payments: tuple[PaymentPlan, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountPlan:
+    index: int
+    external_ref: str
+    full_name: str
+    language: str
+    timezone: str
+    jurisdiction: str
+    birth_year: int
+    id_last4: str
+    credit_score: int
+    stage: str  # the worst loan's stage: what bot.accounts.account_balance reports
+    created_at: datetime
+    contacts: tuple[ContactPlan, ...]
+    loans: tuple[LoanPlan, ...]
+
+
+_SCORE_MEAN = {"current": 700, "pre_due": 680, "M1": 640, "M2": 610, "M3": 590, "M4+": 560}
+_TERMS = (6, 9, 12, 12, 18, 24, 24, 36, 36) + tuple(range(6, 37))
+_US_METHODS = ("ach", "ach", "debit_card", "bank_transfer")
+_CN_METHODS = ("alipay", "wechat_pay", "bank_transfer", "unionpay")
+
+
+class _Planner:
+    def __init__(self, now: datetime, rng_seed: int) -> None:
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        self.now = now.astimezone(UTC)
+        self.rng = random.Random(rng_seed)
+        self.us_count = 0
+        self.cn_count = 0
+        self.zones: dict[str, ZoneInfo] = {}
+
+    def zone(self, tz: str) -> ZoneInfo:
+        z = self.zones.get(tz)
+        if z is None:
+            z = self.zones[tz] = ZoneInfo(tz)
+        return z
+
+    def at_local(self, d: date, tz: str, hour: int, minute: int) -> datetime:
+        return datetime.combine(d, time(hour, minute), tzinfo=self.zone(tz)).astimezone(UTC)
+
+    def account(self, i: int) -> AccountPlan:
+        rng = self.rng
+        if i < 2 * len(STAGES):  # every stage in both jurisdictions, whatever n is
+            stage = STAGES[i // 2]
+            jurisdiction = ("us", "cn")[i % 2]
+        else:
+            stage = rng.choices(STAGES, weights=STAGE_WEIGHTS)[0]
+            jurisdiction = "us" if rng.random() < 0.55 else "cn"
+        ref = f"SYN-{i + 1:07d}"
+        if jurisdiction == "us":
+            phone, tz = us_phone(self.us_count)
+            self.us_count += 1
+            language = "zh" if rng.random() < 0.04 else "en"
+            currency = "USD"
+        else:
+            phone, tz = cn_phone(self.cn_count), "Asia/Shanghai"
+            self.cn_count += 1
+            language, currency = "zh", "CNY"
+        if language == "zh":
+            (sur, sur_py), (given, given_py) = rng.choice(CN_SURNAMES), rng.choice(CN_GIVEN_NAMES)
+            full_name, local_part = sur + given, f"{given_py}.{sur_py}"
+        else:
+            first, last = rng.choice(US_FIRST_NAMES), rng.choice(US_LAST_NAMES)
+            full_name, local_part = f"{first} {last}", f"{first}.{last}"
+        domain = US_EMAIL_DOMAIN if jurisdiction == "us" else CN_EMAIL_DOMAIN
+        email = f"{local_part.lower()}{i + 1}@{domain}"
+
+        birth_year = round(rng.triangular(1955, 2003, 1986))
+        id_last4 = f"{rng.randrange(10_000):04d}"
+        mean = _SCORE_MEAN[stage]
+        if jurisdiction == "us":
+            score = min(850, max(300, round(rng.gauss(mean, 60))))
+        else:  # a 350-950 band, as Chinese consumer scores use
+            score = min(950, max(350, round(rng.gauss(mean + 40, 70))))
+
+        loans = [self.loan(f"{ref}-L1", stage, jurisdiction, currency, tz)]
+        if rng.random() < 0.15:
+            idx = STAGES.index(stage)
+            second = rng.choices(STAGES[: idx + 1], weights=(6, 1, 1, 1, 1, 1)[: idx + 1])[0]
+            loans.append(self.loan(f"{ref}-L2", second, jurisdiction, currency, tz))
+        created_at = self.at_local(min(loan.opened_on for loan in loans), tz, 10, 0)
+
+        contacts = [self.sms(phone, created_at)]
+        if rng.random() < 0.70:
+            contacts.append(ContactPlan("email", email, verified=rng.random() < 0.85,
+                                        consent=True, opted_out_at=None, invalid=False))
+        return AccountPlan(
+            index=i, external_ref=ref, full_name=full_name, language=language, timezone=tz,
+            jurisdiction=jurisdiction, birth_year=birth_year, id_last4=id_last4,
+            credit_score=score, stage=stage, created_at=created_at,
+            contacts=tuple(contacts), loans=tuple(loans),
+        )
+
+    def sms(self, phone: str, created_at: datetime) -> ContactPlan:
+        u = self.rng.random()
+        opted_out_at = None
+        if u < 0.03:
+            opted_out_at = max(created_at + timedelta(days=1),
+                               self.now - timedelta(days=self.rng.randint(1, 20),
+                                                    minutes=self.rng.randint(0, 1439)))
+        return ContactPlan("sms", phone, verified=True, consent=True,
+                           opted_out_at=opted_out_at, invalid=0.03 <= u < 0.05)
+
+    def loan(self, ref: str, stage: str, jurisdiction: str, currency: str, tz: str) -> LoanPlan:
+        rng = self.rng
+        if jurisdiction == "us":
+            principal = Decimal(round(rng.triangular(1_000, 25_000, 6_000), -2))
+            rate = Decimal(round(rng.triangular(6, 36, 15))) / 100
+            grace = rng.randint(0, 5)
+            methods = _US_METHODS
+        else:
+            principal = Decimal(round(rng.triangular(5_000, 200_000, 30_000), -2))
+            rate = Decimal(round(rng.triangular(6, 36, 12))) / 100
+            grace = 3 if rng.random() < 0.8 else rng.choice((0, 1, 2, 5))
+            methods = _CN_METHODS
+        principal, rate = principal.quantize(CENT), rate.quantize(CENT)
+        term = rng.choice(_TERMS)
+
+        lo, hi = STAGE_DPD[stage]
+        if stage == "M1":
+            lo = grace + 1  # inside the grace period days_past_due reports 0 (pre_due)
+        if stage == "M4+":
+            hi = 180 if rng.random() < 0.7 else hi
+        dpd = rng.randint(lo, hi)
+
+        today = local_date(self.now, tz)
+        oldest_due = today - timedelta(days=dpd)  # the oldest unpaid installment's due date
+        day_of_month = oldest_due.day
+        if oldest_due.day == _month_days(oldest_due.year, oldest_due.month) and rng.random() < 0.5:
+            day_of_month = 31  # a month-end loan: due dates clamp to each month's last day
+        paid = rng.randint(0, term - 1)  # installments already paid in full
+        first_offset = -paid  # months from oldest_due to installment 1
+
+        schedule = amortize(principal, rate, term)
+        installments: list[InstallmentPlan] = []
+        payments: list[PaymentPlan] = []
+        for n, (part, interest) in enumerate(schedule):
+            seq = n + 1
+            due = add_months(oldest_due, first_offset + n, day_of_month)
+            amount_due = part + interest
+            amount_paid = ZERO
+            if seq <= paid:
+                amount_paid = amount_due
+                received = min(due + timedelta(days=rng.randint(-5, 3)),
+                               today - timedelta(days=1))
+                payments.append(PaymentPlan(
+                    seq, amount_due,
+                    self.at_local(received, tz, rng.randint(7, 21), rng.randint(0, 59)),
+                    rng.choice(methods), f"PAY-{ref}-{seq:02d}",
+                ))
+            elif seq == paid + 1 and dpd > 0 and rng.random() < 0.30:
+                share = Decimal(rng.randint(10, 70)) / 100
+                amount_paid = min(max((amount_due * share).quantize(CENT), CENT),
+                                  amount_due - CENT)
+                received = oldest_due + timedelta(days=rng.randint(0, dpd - 1))
+                payments.append(PaymentPlan(
+                    seq, amount_paid,
+                    self.at_local(received, tz, rng.randint(7, 21), rng.randint(0, 59)),
+                    rng.choice(methods), f"PAY-{ref}-{seq:02d}P",
+                ))
+            installments.append(InstallmentPlan(seq, due, part, interest, amount_paid))
+
+        return LoanPlan(
+            reference=ref, currency=currency, principal=principal, annual_rate=rate,
+            timezone=tz, profile=jurisdiction, grace_days=grace,
+            opened_on=add_months(oldest_due, first_offset - 1, day_of_month),
+            stage=stage, dpd=dpd, installments=tuple(installments), payments=tuple(payments),
+        )
+
+
+def plan_accounts(n: int, now: datetime, rng_seed: int = 42) -> Iterator[AccountPlan]:
+    """Yield ``n`` account plans; pure and deterministic in (``now``, ``rng_seed``)."""
+    if n < 0:
+        raise ValueError("n must not be negative")
+    planner = _Planner(now, rng_seed)
+    for i in range(n):
+        yield planner.account(i)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@dataclass
+class SeedSummary:
+    accounts: int = 0
+    loans: int = 0
+    installments: int = 0
+    payments: int = 0
+    contact_points: int = 0
+    stages: dict[str, int] = field(default_factory=dict)  # account stage -> accounts
+    languages: dict[str, int] = field(default_factory=dict)
+    jurisdictions: dict[str, int] = field(default_factory=dict)
+    verified: int = 0  # accounts re-read and checked with bot.accounts.account_balance
+    seconds: float = field(default=0.0, compare=False)
+
+    def __str__(self) -> str:
+        stages = ", ".join(f"{s} {self.stages.get(s, 0)}" for s in STAGES)
+        languages = ", ".join(f"{k} {v}" for k, v in sorted(self.languages.items()))
+        return (
+            f"seeded {self.accounts} accounts ({self.loans} loans, {self.installments} "
+            f"installments, {self.payments} payments, {self.contact_points} contact points) "
+            f"in {self.seconds:.1f} s\nstages: {stages}\nlanguages: {languages}"
+        )
+
+
+class SeedConflictError(ValueError):
+    """The portfolio already holds accounts from a seed run."""
+
+
+def portfolio_is_empty(session: Session) -> bool:
+    return not session.scalar(select(exists().where(Borrower.id.is_not(None))))
+
+
+def seed_portfolio(
+    session: Session,
+    accounts: int,
+    *,
+    now: datetime,
+    rng_seed: int = 42,
+    progress: Callable[[int], None] | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> SeedSummary:
+    """Insert ``accounts`` synthetic borrowers with loans, installments and payments.
+
+    Writes in batches of ``batch_size`` accounts with bulk INSERTs and flushes only; the
+    caller commits. ``progress(n_done)`` is called after each batch. Raises
+    ``SeedConflictError`` when the first planned account already exists.
+    """
+    started = _time.perf_counter()
+    session.flush()
+    summary = SeedSummary()
+    stages: Counter[str] = Counter()
+    languages: Counter[str] = Counter()
+    jurisdictions: Counter[str] = Counter()
+    expected: list[tuple[int, str]] = []  # (borrower id, planned stage)
+    batch: list[AccountPlan] = []
+
+    def write() -> None:
+        ids = _write_batch(session, batch, summary)
+        expected.extend(zip(ids, (p.stage for p in batch), strict=True))
+        batch.clear()
+        if progress:
+            progress(summary.accounts)
+
+    for plan in plan_accounts(accounts, now, rng_seed):
+        if plan.index == 0 and session.scalar(
+            select(exists().where(Borrower.external_ref == plan.external_ref))
+        ):
+            raise SeedConflictError(f"account {plan.external_ref} already exists; "
+                                    "the portfolio has been seeded before")
+        batch.append(plan)
+        stages[plan.stage] += 1
+        languages[plan.language] += 1
+        jurisdictions[plan.jurisdiction] += 1
+        if len(batch) >= batch_size:
+            write()
+    if batch:
+        write()
+
+    summary.stages = {s: stages[s] for s in STAGES}
+    summary.languages = dict(sorted(languages.items()))
+    summary.jurisdictions = dict(sorted(jurisdictions.items()))
+    summary.verified = _verify_sample(session, expected, now)
+    summary.seconds = _time.perf_counter() - started
+    return summary
+
+
+def _write_batch(session: Session, plans: Sequence[AccountPlan], summary: SeedSummary) -> list[int]:
+    tables = Base.metadata.tables
+    bt, ct, lt = tables["borrowers"], tables["contact_points"], tables["loans"]
+    it, pt = tables["installments"], tables["payments"]
+    borrower_ids = list(session.execute(
+        insert(bt).returning(bt.c.id, sort_by_parameter_order=True),
+        [{
+            "external_ref": p.external_ref, "full_name": p.full_name, "language": p.language,
+            "timezone": p.timezone, "jurisdiction": p.jurisdiction, "birth_year": p.birth_year,
+            "id_last4": p.id_last4, "credit_score": p.credit_score, "cease_reason": None,
+            "created_at": p.created_at,
+        } for p in plans],
+    ).scalars())
+    contacts = [{
+        "borrower_id": bid, "channel": c.channel, "address": c.address, "consent": c.consent,
+        "opted_out_at": c.opted_out_at, "verified": c.verified, "invalid": c.invalid,
+        "is_primary": c.is_primary, "created_at": p.created_at,
+    } for bid, p in zip(borrower_ids, plans, strict=True) for c in p.contacts]
+    session.execute(insert(ct), contacts)
+
+    loan_plans = [(bid, lp) for bid, p in zip(borrower_ids, plans, strict=True) for lp in p.loans]
+    loan_ids = list(session.execute(
+        insert(lt).returning(lt.c.id, sort_by_parameter_order=True),
+        [{
+            "borrower_id": bid, "reference": lp.reference, "product": "personal",
+            "currency": lp.currency, "principal": lp.principal, "annual_rate": lp.annual_rate,
+            "timezone": lp.timezone, "profile": lp.profile, "grace_days": lp.grace_days,
+            "opened_on": lp.opened_on, "status": "active",
+            "created_at": datetime.combine(lp.opened_on, time(10), tzinfo=ZoneInfo(lp.timezone)),
+        } for bid, lp in loan_plans],
+    ).scalars())
+    installments = [{
+        "loan_id": lid, "seq": i.seq, "due_date": i.due_date, "principal_due": i.principal_due,
+        "interest_due": i.interest_due, "fees_due": ZERO, "amount_paid": i.amount_paid,
+    } for lid, (_, lp) in zip(loan_ids, loan_plans, strict=True) for i in lp.installments]
+    session.execute(insert(it), installments)
+    payments = [{
+        "loan_id": lid, "amount": pay.amount, "received_at": pay.received_at,
+        "method": pay.method, "reference": pay.reference,
+    } for lid, (_, lp) in zip(loan_ids, loan_plans, strict=True) for pay in lp.payments]
+    if payments:
+        session.execute(insert(pt), payments)
+
+    summary.accounts += len(plans)
+    summary.contact_points += len(contacts)
+    summary.loans += len(loan_ids)
+    summary.installments += len(installments)
+    summary.payments += len(payments)
+    return borrower_ids
+
+
+def _verify_sample(session: Session, expected: list[tuple[int, str]], now: datetime) -> int:
+    """Re-read an evenly spread sample and check bot.accounts agrees with the plan."""
+    if not expected:
+        return 0
+    step = max(1, len(expected) // VERIFY_SAMPLE)
+    sample = dict(expected[::step])
+    borrowers = session.scalars(
+        select(Borrower).where(Borrower.id.in_(sample)).options(
+            selectinload(Borrower.loans).selectinload(Loan.installments))
+    ).all()
+    for borrower in borrowers:
+        stage = account_balance(borrower, now).stage
+        if stage != sample[borrower.id]:
+            raise RuntimeError(f"seeded borrower {borrower.id} is {stage}, "
+                               f"planned {sample[borrower.id]}")
+    if len(borrowers) != len(sample):
+        raise RuntimeError("seeded borrowers missing on re-read")
+    return len(borrowers)
