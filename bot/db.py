@@ -22,7 +22,9 @@ def normalise_url(url: str) -> str:
 
 # SQLite keeps NUMERIC as REAL; amounts are Numeric(12, 2) and come back as Decimal
 # quantized to 2 places, which is exact for the demo's sums. PostgreSQL is exact.
-warnings.filterwarnings("ignore", message="Dialect sqlite\\+pysqlite does \\*not\\* support Decimal")
+warnings.filterwarnings(
+    "ignore", message="Dialect sqlite\\+pysqlite does \\*not\\* support Decimal"
+)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from bot.compliance import Decision, Outbound, evaluate
 from bot.models import Borrower, ContactPoint, Conversation, GateDecision, Message
 from bot.runtime import Runtime
-from bot.transcript import record_message
+from bot.transcript import apply_early_reports, record_message
 from channels.base import ChannelError, OutboundMessage, OutcomeUnknownError, SendResult
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ def _finish(
             message.status = result.status
             message.provider_message_id = result.provider_message_id
             message.segments = result.segments
+            apply_early_reports(session, message)
         elif error is not None:
             message.status = "unknown" if isinstance(error, OutcomeUnknownError) else "failed"
             message.error_code = error.code or type(error).__name__

@@ -58,48 +58,214 @@ STAGE_DPD = {
 # --------------------------------------------------------------------------- names
 
 US_FIRST_NAMES = (
-    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",
-    "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas",
-    "Sarah", "Christopher", "Karen", "Charles", "Lisa", "Daniel", "Nancy", "Matthew",
-    "Betty", "Anthony", "Sandra", "Mark", "Margaret", "Donald", "Ashley", "Steven",
-    "Kimberly", "Andrew", "Emily", "Joshua", "Donna", "Kevin", "Michelle", "Brian", "Carol",
-    "George", "Amanda", "Luis", "Maria", "Carlos", "Rosa", "Jamal", "Aaliyah",
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Christopher",
+    "Karen",
+    "Charles",
+    "Lisa",
+    "Daniel",
+    "Nancy",
+    "Matthew",
+    "Betty",
+    "Anthony",
+    "Sandra",
+    "Mark",
+    "Margaret",
+    "Donald",
+    "Ashley",
+    "Steven",
+    "Kimberly",
+    "Andrew",
+    "Emily",
+    "Joshua",
+    "Donna",
+    "Kevin",
+    "Michelle",
+    "Brian",
+    "Carol",
+    "George",
+    "Amanda",
+    "Luis",
+    "Maria",
+    "Carlos",
+    "Rosa",
+    "Jamal",
+    "Aaliyah",
 )
 US_LAST_NAMES = (
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis",
-    "Rodriguez", "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson",
-    "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White",
-    "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young",
-    "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green",
-    "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Carter",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Carter",
     "Roberts",
 )
 #: (hanzi, pinyin) - the most common Chinese surnames.
 CN_SURNAMES = (
-    ("王", "Wang"), ("李", "Li"), ("张", "Zhang"), ("刘", "Liu"), ("陈", "Chen"),
-    ("杨", "Yang"), ("黄", "Huang"), ("赵", "Zhao"), ("吴", "Wu"), ("周", "Zhou"),
-    ("徐", "Xu"), ("孙", "Sun"), ("马", "Ma"), ("朱", "Zhu"), ("胡", "Hu"),
-    ("郭", "Guo"), ("何", "He"), ("高", "Gao"), ("林", "Lin"), ("罗", "Luo"),
-    ("郑", "Zheng"), ("梁", "Liang"), ("谢", "Xie"), ("宋", "Song"), ("唐", "Tang"),
-    ("许", "Xu"), ("韩", "Han"), ("冯", "Feng"), ("邓", "Deng"), ("曹", "Cao"),
-    ("彭", "Peng"), ("曾", "Zeng"), ("肖", "Xiao"), ("田", "Tian"), ("董", "Dong"),
-    ("袁", "Yuan"), ("潘", "Pan"), ("于", "Yu"), ("蒋", "Jiang"), ("蔡", "Cai"),
-    ("余", "Yu"), ("杜", "Du"), ("叶", "Ye"), ("程", "Cheng"), ("苏", "Su"),
-    ("魏", "Wei"), ("吕", "Lyu"), ("丁", "Ding"), ("任", "Ren"), ("沈", "Shen"),
+    ("王", "Wang"),
+    ("李", "Li"),
+    ("张", "Zhang"),
+    ("刘", "Liu"),
+    ("陈", "Chen"),
+    ("杨", "Yang"),
+    ("黄", "Huang"),
+    ("赵", "Zhao"),
+    ("吴", "Wu"),
+    ("周", "Zhou"),
+    ("徐", "Xu"),
+    ("孙", "Sun"),
+    ("马", "Ma"),
+    ("朱", "Zhu"),
+    ("胡", "Hu"),
+    ("郭", "Guo"),
+    ("何", "He"),
+    ("高", "Gao"),
+    ("林", "Lin"),
+    ("罗", "Luo"),
+    ("郑", "Zheng"),
+    ("梁", "Liang"),
+    ("谢", "Xie"),
+    ("宋", "Song"),
+    ("唐", "Tang"),
+    ("许", "Xu"),
+    ("韩", "Han"),
+    ("冯", "Feng"),
+    ("邓", "Deng"),
+    ("曹", "Cao"),
+    ("彭", "Peng"),
+    ("曾", "Zeng"),
+    ("肖", "Xiao"),
+    ("田", "Tian"),
+    ("董", "Dong"),
+    ("袁", "Yuan"),
+    ("潘", "Pan"),
+    ("于", "Yu"),
+    ("蒋", "Jiang"),
+    ("蔡", "Cai"),
+    ("余", "Yu"),
+    ("杜", "Du"),
+    ("叶", "Ye"),
+    ("程", "Cheng"),
+    ("苏", "Su"),
+    ("魏", "Wei"),
+    ("吕", "Lyu"),
+    ("丁", "Ding"),
+    ("任", "Ren"),
+    ("沈", "Shen"),
 )
 #: (hanzi, pinyin) - common given names.
 CN_GIVEN_NAMES = (
-    ("伟", "Wei"), ("芳", "Fang"), ("娜", "Na"), ("秀英", "Xiuying"), ("敏", "Min"),
-    ("静", "Jing"), ("丽", "Li"), ("强", "Qiang"), ("磊", "Lei"), ("军", "Jun"),
-    ("洋", "Yang"), ("勇", "Yong"), ("艳", "Yan"), ("杰", "Jie"), ("娟", "Juan"),
-    ("涛", "Tao"), ("明", "Ming"), ("超", "Chao"), ("秀兰", "Xiulan"), ("霞", "Xia"),
-    ("平", "Ping"), ("刚", "Gang"), ("桂英", "Guiying"), ("建华", "Jianhua"), ("文", "Wen"),
-    ("华", "Hua"), ("红", "Hong"), ("建国", "Jianguo"), ("志强", "Zhiqiang"),
-    ("海燕", "Haiyan"), ("晓明", "Xiaoming"), ("俊", "Jun"), ("婷", "Ting"), ("鹏", "Peng"),
-    ("辉", "Hui"), ("玲", "Ling"), ("雪", "Xue"), ("丹", "Dan"), ("宇", "Yu"),
-    ("浩", "Hao"), ("欣怡", "Xinyi"), ("子轩", "Zixuan"), ("梓涵", "Zihan"),
-    ("一诺", "Yinuo"), ("浩然", "Haoran"), ("雨桐", "Yutong"), ("思远", "Siyuan"),
-    ("佳怡", "Jiayi"), ("嘉豪", "Jiahao"), ("晨", "Chen"),
+    ("伟", "Wei"),
+    ("芳", "Fang"),
+    ("娜", "Na"),
+    ("秀英", "Xiuying"),
+    ("敏", "Min"),
+    ("静", "Jing"),
+    ("丽", "Li"),
+    ("强", "Qiang"),
+    ("磊", "Lei"),
+    ("军", "Jun"),
+    ("洋", "Yang"),
+    ("勇", "Yong"),
+    ("艳", "Yan"),
+    ("杰", "Jie"),
+    ("娟", "Juan"),
+    ("涛", "Tao"),
+    ("明", "Ming"),
+    ("超", "Chao"),
+    ("秀兰", "Xiulan"),
+    ("霞", "Xia"),
+    ("平", "Ping"),
+    ("刚", "Gang"),
+    ("桂英", "Guiying"),
+    ("建华", "Jianhua"),
+    ("文", "Wen"),
+    ("华", "Hua"),
+    ("红", "Hong"),
+    ("建国", "Jianguo"),
+    ("志强", "Zhiqiang"),
+    ("海燕", "Haiyan"),
+    ("晓明", "Xiaoming"),
+    ("俊", "Jun"),
+    ("婷", "Ting"),
+    ("鹏", "Peng"),
+    ("辉", "Hui"),
+    ("玲", "Ling"),
+    ("雪", "Xue"),
+    ("丹", "Dan"),
+    ("宇", "Yu"),
+    ("浩", "Hao"),
+    ("欣怡", "Xinyi"),
+    ("子轩", "Zixuan"),
+    ("梓涵", "Zihan"),
+    ("一诺", "Yinuo"),
+    ("浩然", "Haoran"),
+    ("雨桐", "Yutong"),
+    ("思远", "Siyuan"),
+    ("佳怡", "Jiayi"),
+    ("嘉豪", "Jiahao"),
+    ("晨", "Chen"),
 )
 
 US_EMAIL_DOMAIN = "example.com"
@@ -111,18 +277,91 @@ CN_EMAIL_DOMAIN = "cn.example.com"
 #: Real area codes per IANA time zone; the US phone number picks the borrower's zone.
 US_AREA_CODES: dict[str, tuple[int, ...]] = {
     "America/New_York": (
-        212, 646, 718, 917, 347, 516, 631, 914, 201, 973, 732, 215, 267, 412, 617, 857,
-        202, 301, 410, 404, 678, 770, 305, 786, 407, 813, 704, 919, 216, 614, 804, 757,
+        212,
+        646,
+        718,
+        917,
+        347,
+        516,
+        631,
+        914,
+        201,
+        973,
+        732,
+        215,
+        267,
+        412,
+        617,
+        857,
+        202,
+        301,
+        410,
+        404,
+        678,
+        770,
+        305,
+        786,
+        407,
+        813,
+        704,
+        919,
+        216,
+        614,
+        804,
+        757,
     ),
     "America/Chicago": (
-        312, 773, 872, 630, 847, 708, 214, 469, 972, 713, 281, 832, 512, 210, 314, 816,
-        612, 651, 414, 504, 615, 901, 405, 918,
+        312,
+        773,
+        872,
+        630,
+        847,
+        708,
+        214,
+        469,
+        972,
+        713,
+        281,
+        832,
+        512,
+        210,
+        314,
+        816,
+        612,
+        651,
+        414,
+        504,
+        615,
+        901,
+        405,
+        918,
     ),
     "America/Denver": (303, 720, 719, 970, 801, 385, 505, 575, 406, 307),
     "America/Phoenix": (602, 480, 623, 520, 928),
     "America/Los_Angeles": (
-        213, 310, 323, 424, 818, 626, 714, 949, 619, 858, 415, 628, 510, 408, 650, 916,
-        206, 253, 425, 503, 971, 702, 725,
+        213,
+        310,
+        323,
+        424,
+        818,
+        626,
+        714,
+        949,
+        619,
+        858,
+        415,
+        628,
+        510,
+        408,
+        650,
+        916,
+        206,
+        253,
+        425,
+        503,
+        971,
+        702,
+        725,
     ),
     "America/Anchorage": (907,),
     "Pacific/Honolulu": (808,),
@@ -136,8 +375,41 @@ _AREA_STRIDE = 37  # coprime with len(_US_AREAS): spreads consecutive numbers ov
 US_PHONE_CAPACITY = len(_US_AREAS) * 10_000
 
 CN_MOBILE_PREFIXES = (
-    130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 150, 151, 152, 153, 155, 156, 157,
-    158, 159, 166, 176, 177, 178, 180, 181, 182, 183, 184, 185, 186, 187, 188, 189, 198, 199,
+    130,
+    131,
+    132,
+    133,
+    134,
+    135,
+    136,
+    137,
+    138,
+    139,
+    150,
+    151,
+    152,
+    153,
+    155,
+    156,
+    157,
+    158,
+    159,
+    166,
+    176,
+    177,
+    178,
+    180,
+    181,
+    182,
+    183,
+    184,
+    185,
+    186,
+    187,
+    188,
+    189,
+    198,
+    199,
 )
 _CN_MULT, _CN_ADD = 48_271, 9_730_161  # affine bijection on 0..10**8-1 (odd, not *5)
 
@@ -350,24 +622,49 @@ class _Planner:
 
         contacts = [self.sms(phone, created_at)]
         if rng.random() < 0.70:
-            contacts.append(ContactPlan("email", email, verified=rng.random() < 0.85,
-                                        consent=True, opted_out_at=None, invalid=False))
+            contacts.append(
+                ContactPlan(
+                    "email",
+                    email,
+                    verified=rng.random() < 0.85,
+                    consent=True,
+                    opted_out_at=None,
+                    invalid=False,
+                )
+            )
         return AccountPlan(
-            index=i, external_ref=ref, full_name=full_name, language=language, timezone=tz,
-            jurisdiction=jurisdiction, birth_year=birth_year, id_last4=id_last4,
-            credit_score=score, stage=stage, created_at=created_at,
-            contacts=tuple(contacts), loans=tuple(loans),
+            index=i,
+            external_ref=ref,
+            full_name=full_name,
+            language=language,
+            timezone=tz,
+            jurisdiction=jurisdiction,
+            birth_year=birth_year,
+            id_last4=id_last4,
+            credit_score=score,
+            stage=stage,
+            created_at=created_at,
+            contacts=tuple(contacts),
+            loans=tuple(loans),
         )
 
     def sms(self, phone: str, created_at: datetime) -> ContactPlan:
         u = self.rng.random()
         opted_out_at = None
         if u < 0.03:
-            opted_out_at = max(created_at + timedelta(days=1),
-                               self.now - timedelta(days=self.rng.randint(1, 20),
-                                                    minutes=self.rng.randint(0, 1439)))
-        return ContactPlan("sms", phone, verified=True, consent=True,
-                           opted_out_at=opted_out_at, invalid=0.03 <= u < 0.05)
+            opted_out_at = max(
+                created_at + timedelta(days=1),
+                self.now
+                - timedelta(days=self.rng.randint(1, 20), minutes=self.rng.randint(0, 1439)),
+            )
+        return ContactPlan(
+            "sms",
+            phone,
+            verified=True,
+            consent=True,
+            opted_out_at=opted_out_at,
+            invalid=0.03 <= u < 0.05,
+        )
 
     def loan(self, ref: str, stage: str, jurisdiction: str, currency: str, tz: str) -> LoanPlan:
         rng = self.rng
@@ -409,30 +706,44 @@ class _Planner:
             amount_paid = ZERO
             if seq <= paid:
                 amount_paid = amount_due
-                received = min(due + timedelta(days=rng.randint(-5, 3)),
-                               today - timedelta(days=1))
-                payments.append(PaymentPlan(
-                    seq, amount_due,
-                    self.at_local(received, tz, rng.randint(7, 21), rng.randint(0, 59)),
-                    rng.choice(methods), f"PAY-{ref}-{seq:02d}",
-                ))
+                received = min(due + timedelta(days=rng.randint(-5, 3)), today - timedelta(days=1))
+                payments.append(
+                    PaymentPlan(
+                        seq,
+                        amount_due,
+                        self.at_local(received, tz, rng.randint(7, 21), rng.randint(0, 59)),
+                        rng.choice(methods),
+                        f"PAY-{ref}-{seq:02d}",
+                    )
+                )
             elif seq == paid + 1 and dpd > 0 and rng.random() < 0.30:
                 share = Decimal(rng.randint(10, 70)) / 100
-                amount_paid = min(max((amount_due * share).quantize(CENT), CENT),
-                                  amount_due - CENT)
+                amount_paid = min(max((amount_due * share).quantize(CENT), CENT), amount_due - CENT)
                 received = oldest_due + timedelta(days=rng.randint(0, dpd - 1))
-                payments.append(PaymentPlan(
-                    seq, amount_paid,
-                    self.at_local(received, tz, rng.randint(7, 21), rng.randint(0, 59)),
-                    rng.choice(methods), f"PAY-{ref}-{seq:02d}P",
-                ))
+                payments.append(
+                    PaymentPlan(
+                        seq,
+                        amount_paid,
+                        self.at_local(received, tz, rng.randint(7, 21), rng.randint(0, 59)),
+                        rng.choice(methods),
+                        f"PAY-{ref}-{seq:02d}P",
+                    )
+                )
             installments.append(InstallmentPlan(seq, due, part, interest, amount_paid))
 
         return LoanPlan(
-            reference=ref, currency=currency, principal=principal, annual_rate=rate,
-            timezone=tz, profile=jurisdiction, grace_days=grace,
+            reference=ref,
+            currency=currency,
+            principal=principal,
+            annual_rate=rate,
+            timezone=tz,
+            profile=jurisdiction,
+            grace_days=grace,
             opened_on=add_months(oldest_due, first_offset - 1, day_of_month),
-            stage=stage, dpd=dpd, installments=tuple(installments), payments=tuple(payments),
+            stage=stage,
+            dpd=dpd,
+            installments=tuple(installments),
+            payments=tuple(payments),
         )
 
 
@@ -514,8 +825,9 @@ def seed_portfolio(
         if plan.index == 0 and session.scalar(
             select(exists().where(Borrower.external_ref == plan.external_ref))
         ):
-            raise SeedConflictError(f"account {plan.external_ref} already exists; "
-                                    "the portfolio has been seeded before")
+            raise SeedConflictError(
+                f"account {plan.external_ref} already exists; the portfolio has been seeded before"
+            )
         batch.append(plan)
         stages[plan.stage] += 1
         languages[plan.language] += 1
@@ -537,42 +849,93 @@ def _write_batch(session: Session, plans: Sequence[AccountPlan], summary: SeedSu
     tables = Base.metadata.tables
     bt, ct, lt = tables["borrowers"], tables["contact_points"], tables["loans"]
     it, pt = tables["installments"], tables["payments"]
-    borrower_ids = list(session.execute(
-        insert(bt).returning(bt.c.id, sort_by_parameter_order=True),
-        [{
-            "external_ref": p.external_ref, "full_name": p.full_name, "language": p.language,
-            "timezone": p.timezone, "jurisdiction": p.jurisdiction, "birth_year": p.birth_year,
-            "id_last4": p.id_last4, "credit_score": p.credit_score, "cease_reason": None,
+    borrower_ids = list(
+        session.execute(
+            insert(bt).returning(bt.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "external_ref": p.external_ref,
+                    "full_name": p.full_name,
+                    "language": p.language,
+                    "timezone": p.timezone,
+                    "jurisdiction": p.jurisdiction,
+                    "birth_year": p.birth_year,
+                    "id_last4": p.id_last4,
+                    "credit_score": p.credit_score,
+                    "cease_reason": None,
+                    "created_at": p.created_at,
+                }
+                for p in plans
+            ],
+        ).scalars()
+    )
+    contacts = [
+        {
+            "borrower_id": bid,
+            "channel": c.channel,
+            "address": c.address,
+            "consent": c.consent,
+            "opted_out_at": c.opted_out_at,
+            "verified": c.verified,
+            "invalid": c.invalid,
+            "is_primary": c.is_primary,
             "created_at": p.created_at,
-        } for p in plans],
-    ).scalars())
-    contacts = [{
-        "borrower_id": bid, "channel": c.channel, "address": c.address, "consent": c.consent,
-        "opted_out_at": c.opted_out_at, "verified": c.verified, "invalid": c.invalid,
-        "is_primary": c.is_primary, "created_at": p.created_at,
-    } for bid, p in zip(borrower_ids, plans, strict=True) for c in p.contacts]
+        }
+        for bid, p in zip(borrower_ids, plans, strict=True)
+        for c in p.contacts
+    ]
     session.execute(insert(ct), contacts)
 
     loan_plans = [(bid, lp) for bid, p in zip(borrower_ids, plans, strict=True) for lp in p.loans]
-    loan_ids = list(session.execute(
-        insert(lt).returning(lt.c.id, sort_by_parameter_order=True),
-        [{
-            "borrower_id": bid, "reference": lp.reference, "product": "personal",
-            "currency": lp.currency, "principal": lp.principal, "annual_rate": lp.annual_rate,
-            "timezone": lp.timezone, "profile": lp.profile, "grace_days": lp.grace_days,
-            "opened_on": lp.opened_on, "status": "active",
-            "created_at": datetime.combine(lp.opened_on, time(10), tzinfo=ZoneInfo(lp.timezone)),
-        } for bid, lp in loan_plans],
-    ).scalars())
-    installments = [{
-        "loan_id": lid, "seq": i.seq, "due_date": i.due_date, "principal_due": i.principal_due,
-        "interest_due": i.interest_due, "fees_due": ZERO, "amount_paid": i.amount_paid,
-    } for lid, (_, lp) in zip(loan_ids, loan_plans, strict=True) for i in lp.installments]
+    loan_ids = list(
+        session.execute(
+            insert(lt).returning(lt.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "borrower_id": bid,
+                    "reference": lp.reference,
+                    "product": "personal",
+                    "currency": lp.currency,
+                    "principal": lp.principal,
+                    "annual_rate": lp.annual_rate,
+                    "timezone": lp.timezone,
+                    "profile": lp.profile,
+                    "grace_days": lp.grace_days,
+                    "opened_on": lp.opened_on,
+                    "status": "active",
+                    "created_at": datetime.combine(
+                        lp.opened_on, time(10), tzinfo=ZoneInfo(lp.timezone)
+                    ),
+                }
+                for bid, lp in loan_plans
+            ],
+        ).scalars()
+    )
+    installments = [
+        {
+            "loan_id": lid,
+            "seq": i.seq,
+            "due_date": i.due_date,
+            "principal_due": i.principal_due,
+            "interest_due": i.interest_due,
+            "fees_due": ZERO,
+            "amount_paid": i.amount_paid,
+        }
+        for lid, (_, lp) in zip(loan_ids, loan_plans, strict=True)
+        for i in lp.installments
+    ]
     session.execute(insert(it), installments)
-    payments = [{
-        "loan_id": lid, "amount": pay.amount, "received_at": pay.received_at,
-        "method": pay.method, "reference": pay.reference,
-    } for lid, (_, lp) in zip(loan_ids, loan_plans, strict=True) for pay in lp.payments]
+    payments = [
+        {
+            "loan_id": lid,
+            "amount": pay.amount,
+            "received_at": pay.received_at,
+            "method": pay.method,
+            "reference": pay.reference,
+        }
+        for lid, (_, lp) in zip(loan_ids, loan_plans, strict=True)
+        for pay in lp.payments
+    ]
     if payments:
         session.execute(insert(pt), payments)
 
@@ -591,14 +954,16 @@ def _verify_sample(session: Session, expected: list[tuple[int, str]], now: datet
     step = max(1, len(expected) // VERIFY_SAMPLE)
     sample = dict(expected[::step])
     borrowers = session.scalars(
-        select(Borrower).where(Borrower.id.in_(sample)).options(
-            selectinload(Borrower.loans).selectinload(Loan.installments))
+        select(Borrower)
+        .where(Borrower.id.in_(sample))
+        .options(selectinload(Borrower.loans).selectinload(Loan.installments))
     ).all()
     for borrower in borrowers:
         stage = account_balance(borrower, now).stage
         if stage != sample[borrower.id]:
-            raise RuntimeError(f"seeded borrower {borrower.id} is {stage}, "
-                               f"planned {sample[borrower.id]}")
+            raise RuntimeError(
+                f"seeded borrower {borrower.id} is {stage}, planned {sample[borrower.id]}"
+            )
     if len(borrowers) != len(sample):
         raise RuntimeError("seeded borrowers missing on re-read")
     return len(borrowers)

@@ -93,3 +93,48 @@ def seen_provider_message(session: Session, channel: str, provider_message_id: s
         Message.channel == channel, Message.provider_message_id == provider_message_id
     )
     return session.scalars(stmt).first() is not None
+
+
+# Delivery progress of an outbound message, in provider-neutral terms. Final states share
+# a rank so that one never replaces another; "unknown" (a send whose outcome was not
+# seen) ranks lowest so that any later report from the provider settles it.
+DELIVERY_RANK = {
+    "unknown": -1,
+    "sending": 0,
+    "accepted": 1,
+    "scheduled": 2,
+    "queued": 3,
+    "sent": 4,
+    "delivered": 5,
+    "undelivered": 5,
+    "failed": 5,
+    "canceled": 5,
+    "read": 6,
+}
+
+
+def advance_status(message: Message, status: str, error_code: str | None = None) -> bool:
+    """Move ``message`` forward to ``status``; out-of-order or repeated reports change nothing."""
+    new, old = DELIVERY_RANK.get(status), DELIVERY_RANK.get(message.status, -1)
+    if new is None or new <= old:
+        return False
+    message.status = status
+    if error_code:
+        message.error_code = error_code
+    return True
+
+
+def apply_early_reports(session: Session, message: Message) -> None:
+    """Apply delivery reports that arrived before the send recorded the provider's id."""
+    from bot.models import DeliveryEvent
+
+    stmt = (
+        select(DeliveryEvent)
+        .where(
+            DeliveryEvent.channel == message.channel,
+            DeliveryEvent.provider_message_id == message.provider_message_id,
+        )
+        .order_by(DeliveryEvent.id)
+    )
+    for event in session.scalars(stmt):
+        advance_status(message, event.status, event.error_code)

@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from bot.clock import now_utc
 from bot.inbound import InboundText, handle_inbound
-from bot.models import Message
+from bot.models import DeliveryEvent, Message
 from bot.runtime import Runtime
-from channels.sms_twilio import parse_inbound, parse_status, status_rank, verify_signature
+from bot.transcript import advance_status
+from channels.sms_twilio import StatusUpdate, parse_inbound, parse_status, verify_signature
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/channels/twilio", include_in_schema=True, tags=["channels"])
@@ -57,17 +58,27 @@ async def inbound_sms(request: Request) -> Response:
     return Response(EMPTY_TWIML, media_type="application/xml")
 
 
-def _apply_status(runtime: Runtime, sid: str, status: str, error_code: str | None) -> bool:
+def _apply_status(runtime: Runtime, update: StatusUpdate) -> bool:
+    """Log the report, then move the message forward (never backwards). A report for a
+    message not yet recorded is kept and applied when the send records its id."""
     with runtime.factory() as session, session.begin():
+        session.add(
+            DeliveryEvent(
+                channel="sms",
+                provider_message_id=update.message_sid,
+                status=update.status,
+                error_code=update.error_code,
+                received_at=now_utc(),
+            )
+        )
         message = session.scalars(
-            select(Message).where(Message.channel == "sms", Message.provider_message_id == sid)
+            select(Message).where(
+                Message.channel == "sms", Message.provider_message_id == update.message_sid
+            )
         ).first()
         if message is None:
             return False
-        if status_rank(status) > status_rank(message.status):
-            message.status = status
-            if error_code:
-                message.error_code = error_code
+        advance_status(message, update.status, update.error_code)
         return True
 
 
@@ -80,13 +91,7 @@ async def status_callback(request: Request) -> Response:
         update = parse_status(form)
     except ValueError as exc:
         return Response(f"malformed webhook: {exc}", status_code=400, media_type="text/plain")
-    known = await asyncio.to_thread(
-        _apply_status,
-        request.app.state.runtime,
-        update.message_sid,
-        update.status,
-        update.error_code,
-    )
+    known = await asyncio.to_thread(_apply_status, request.app.state.runtime, update)
     if not known:
         log.info("status %s for unknown message %s", update.status, update.message_sid)
     return Response(status_code=204)

@@ -99,6 +99,7 @@ class Stack:
     twilio: LocalTwilioServer
     smtp: SmtpRecorder
     runtime_settings: Settings
+    ports: dict[str, int]
 
 
 def stack_settings(
@@ -155,8 +156,12 @@ def stack(
         smtp_port=smtp_server[1],
     )
     child_env = {**os.environ, "ARREARS_DATABASE_URL": url}
+    # Rasa's own multi-instance lock store, on the CI's Redis when one is given.
     endpoints = processes.write_rasa_endpoints(
-        tmp / "endpoints.yml", f"http://127.0.0.1:{action_port}", None
+        tmp / "endpoints.yml",
+        f"http://127.0.0.1:{action_port}",
+        None,
+        os.environ.get("ARREARS_TEST_REDIS_URL"),
     )
     actions = processes.action_server(action_port, child_env, tmp)
     rasa = processes.rasa_server(rasa_port, model, endpoints, RASA_TOKEN, tmp)
@@ -166,7 +171,8 @@ def stack(
         actions.wait_ready(60)
         rasa.wait_ready(180)
         with AppServer(settings) as app:
-            yield Stack(url, app, twilio_server, smtp_server[0], settings)
+            ports = {"app": app_port, "rasa": rasa_port, "actions": action_port}
+            yield Stack(url, app, twilio_server, smtp_server[0], settings, ports)
     finally:
         rasa.stop()
         actions.stop()
