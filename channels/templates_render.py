@@ -24,5 +24,5 @@ def format_money(amount: Decimal, currency: str) -> str:
     return f"{symbol}{text}" if symbol else f"{text} {currency}"
 
 
-def render(name: str, **context: Any) -> str:
-    return _ENV.get_template(name).render(**context).strip()
+def render(template: str, /, **context: Any) -> str:
+    return _ENV.get_template(template).render(**context).strip()
