@@ -134,7 +134,7 @@ def _print_urls(env: dict[str, str], port: int, started: float) -> None:
             picks.append(found)
     table = Table(title=f"arrears demo ready in {time.monotonic() - started:.1f} s")
     table.add_column("what")
-    table.add_column("where")
+    table.add_column("where", overflow="fold")
     table.add_row("API docs", f"{base}/docs")
     table.add_row("health", f"{base}/api/health")
     table.add_row("API token", f"Authorization: Bearer {token}")
