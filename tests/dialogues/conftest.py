@@ -1,0 +1,71 @@
+"""Fixtures for the dialogues tests: the actions pointed at a committed test database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db import make_engine, session_factory
+from bot.settings import get_settings
+from dialogues.actions import base, db
+
+DIALOGUES = Path(__file__).resolve().parents[2] / "dialogues"
+
+
+@pytest.fixture
+def actions_db(database_url: str, now: datetime) -> Iterator[sessionmaker[Session]]:
+    """Actions read ``database_url`` at ``now``; yields a factory for committed test data.
+
+    The actions open their own sessions, so test data must be committed (the rolled-back
+    ``session`` fixture is invisible to them); every test makes its own borrowers.
+    """
+    engine = make_engine(database_url)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ARREARS_DATABASE_URL", database_url)
+        mp.setattr(base, "now_utc", lambda: now)
+        get_settings.cache_clear()
+        db.reset()
+        yield session_factory(engine)
+        db.reset()
+    get_settings.cache_clear()
+    engine.dispose()
+
+
+def make_tracker(
+    sender_id: str, slots: dict[str, Any] | None = None, intent: str | None = None
+) -> Tracker:
+    """A tracker as the Rasa server sends it to the action server."""
+    return Tracker.from_dict(
+        {
+            "sender_id": sender_id,
+            "slots": {"language": "en", "account_id": None, **(slots or {})},
+            "latest_message": {"intent": {"name": intent, "confidence": 0.9}} if intent else {},
+            "events": [],
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {},
+            "latest_action_name": "action_listen",
+        }
+    )
+
+
+def load_yaml(relative: str) -> Any:
+    return yaml.safe_load((DIALOGUES / relative).read_text(encoding="utf-8"))
+
+
+def nlu_examples() -> dict[str, list[str]]:
+    """Intent -> training texts, from every file under data/nlu/."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((DIALOGUES / "data" / "nlu").glob("*.yml")):
+        for block in yaml.safe_load(path.read_text(encoding="utf-8"))["nlu"]:
+            lines = block["examples"].splitlines()
+            texts = [line.strip()[2:].strip() for line in lines if line.strip().startswith("- ")]
+            found.setdefault(block["intent"], []).extend(texts)
+    return found
