@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
@@ -16,11 +18,13 @@ from bot.transcript import advance_status
 from channels.sms_twilio import StatusUpdate, parse_inbound, parse_status, verify_signature
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 router = APIRouter(prefix="/channels/twilio", include_in_schema=True, tags=["channels"])
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
-async def _verified_form(request: Request) -> dict[str, str] | None:
+async def _verified(request: Request, parse: Callable[[dict[str, str]], T]) -> T | Response:
+    """Check the signature first (403), then parse the form (400 with the reason)."""
     runtime: Runtime = request.app.state.runtime
     form = {k: str(v) for k, v in (await request.form()).items()}
     url = runtime.settings.effective_public_url + request.url.path
@@ -31,19 +35,18 @@ async def _verified_form(request: Request) -> dict[str, str] | None:
         log.warning(
             "rejected %s: bad or missing X-Twilio-Signature (url %s)", request.url.path, url
         )
-        return None
-    return form
+        return Response("invalid signature", status_code=403, media_type="text/plain")
+    try:
+        return parse(form)
+    except ValueError as exc:
+        return Response(f"malformed webhook: {exc}", status_code=400, media_type="text/plain")
 
 
 @router.post("/sms")
 async def inbound_sms(request: Request) -> Response:
-    form = await _verified_form(request)
-    if form is None:
-        return Response("invalid signature", status_code=403, media_type="text/plain")
-    try:
-        sms = parse_inbound(form)
-    except ValueError as exc:
-        return Response(f"malformed webhook: {exc}", status_code=400, media_type="text/plain")
+    sms = await _verified(request, parse_inbound)
+    if isinstance(sms, Response):
+        return sms
     await handle_inbound(
         request.app.state.runtime,
         InboundText(
@@ -84,13 +87,9 @@ def _apply_status(runtime: Runtime, update: StatusUpdate) -> bool:
 
 @router.post("/status")
 async def status_callback(request: Request) -> Response:
-    form = await _verified_form(request)
-    if form is None:
-        return Response("invalid signature", status_code=403, media_type="text/plain")
-    try:
-        update = parse_status(form)
-    except ValueError as exc:
-        return Response(f"malformed webhook: {exc}", status_code=400, media_type="text/plain")
+    update = await _verified(request, parse_status)
+    if isinstance(update, Response):
+        return update
     known = await asyncio.to_thread(_apply_status, request.app.state.runtime, update)
     if not known:
         log.info("status %s for unknown message %s", update.status, update.message_sid)

@@ -151,37 +151,17 @@ def conversation_messages(conversation_id: int, db: DB) -> list[Message]:
 
 
 @router.get("/handoffs", response_model=list[schemas.HandoffOut])
-def list_handoffs(db: DB, state: str | None = None) -> list[schemas.HandoffOut]:
+def list_handoffs(db: DB, state: str | None = None) -> list[Handoff]:
     stmt = select(Handoff).order_by(Handoff.id)
     if state:
         stmt = stmt.where(Handoff.state == state)
-    return [
-        schemas.HandoffOut(
-            id=h.id,
-            account_id=h.borrower_id,
-            conversation_id=h.conversation_id,
-            reason=h.reason,
-            state=h.state,
-            created_at=h.created_at,
-        )
-        for h in db.scalars(stmt)
-    ]
+    return list(db.scalars(stmt))
 
 
 @router.get("/sink/messages", response_model=list[schemas.SinkMessageOut])
-def sink_messages(db: DB, channel: str | None = None) -> list[schemas.SinkMessageOut]:
+def sink_messages(db: DB, channel: str | None = None) -> list[SinkMessage]:
     """What the local sinks recorded instead of sending (no provider configured)."""
     stmt = select(SinkMessage).order_by(SinkMessage.id)
     if channel:
         stmt = stmt.where(SinkMessage.channel == channel)
-    return [
-        schemas.SinkMessageOut(
-            id=m.id,
-            channel=m.channel,
-            to=m.to_address,
-            subject=m.subject,
-            body=m.body,
-            created_at=m.created_at,
-        )
-        for m in db.scalars(stmt)
-    ]
+    return list(db.scalars(stmt))

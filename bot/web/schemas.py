@@ -78,7 +78,7 @@ class MessageOut(BaseModel):
 
 class HandoffOut(BaseModel):
     id: int
-    account_id: int | None
+    account_id: int | None = Field(validation_alias="borrower_id")
     conversation_id: int
     reason: str
     state: str
@@ -88,7 +88,7 @@ class HandoffOut(BaseModel):
 class SinkMessageOut(BaseModel):
     id: int
     channel: str
-    to: str
+    to: str = Field(validation_alias="to_address")
     subject: str | None
     body: str
     created_at: datetime
