@@ -19,6 +19,7 @@ help:
 	@echo "make demo   set up, train if needed, seed, start everything, print the URLs"
 	@echo "make test   set up, train if needed, run the test suite"
 	@echo "make model  train the Rasa model if dialogues/ changed"
+	@echo "make bench  benchmarks, each with its figure and target"
 	@echo "make lint   ruff + mypy"
 
 $(APP_STAMP): requirements.lock pyproject.toml
@@ -40,6 +41,12 @@ $(RASA_STAMP): dialogues/rasa-constraints.txt
 	.venv-rasa/bin/pip install -q rasa==3.6.21 -c dialogues/rasa-constraints.txt $(PIP_QUIET)
 	touch $@
 
+# Debian's chromium for the browser tests (Playwright's own download cannot work here).
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@echo "== chromium (Debian package)"
+	apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+
 setup: $(APP_STAMP) $(RASA_STAMP)
 
 model: setup
@@ -48,8 +55,11 @@ model: setup
 demo: model
 	.venv/bin/arrears demo
 
-test: model
+test: model $(CHROMIUM)
 	.venv/bin/pytest
+
+bench: setup
+	.venv/bin/arrears bench
 
 lint: setup
 	.venv/bin/ruff check bot channels scheduler dialogues tests

@@ -124,6 +124,23 @@ def model(force: Annotated[bool, typer.Option(help="Train even if up to date")] 
     typer.echo(f"{'trained' if trained else 'up to date'}: {path}")
 
 
+BENCHMARKS = ("gate",)
+
+
+@app.command()
+@clear_errors
+def bench(
+    names: Annotated[list[str] | None, typer.Argument(help=f"Any of {BENCHMARKS}")] = None,
+) -> None:
+    """Run benchmarks; each prints its figures and the target it is compared with."""
+    import importlib
+
+    for name in names or list(BENCHMARKS):
+        if name not in BENCHMARKS:
+            raise typer.BadParameter(f"unknown benchmark {name!r}; choose from {BENCHMARKS}")
+        importlib.import_module(f"bot.bench.{name}").main()
+
+
 @app.command()
 @clear_errors
 def demo() -> None:
