@@ -89,6 +89,12 @@ def loan_balance(loan: Loan, now: datetime) -> LoanBalance:
     )
 
 
+def _severity(balance: LoanBalance) -> tuple[int, int]:
+    """Order loans by stage, then DPD; a loan with nothing unpaid ranks below any DPD."""
+    dpd = balance.dpd if balance.dpd is not None else -(10**9)
+    return STAGE_ORDER.index(balance.stage), dpd
+
+
 @dataclass(frozen=True)
 class AccountBalance:
     borrower_id: int
@@ -99,7 +105,7 @@ class AccountBalance:
     def worst(self) -> LoanBalance | None:
         if not self.loans:
             return None
-        return max(self.loans, key=lambda lb: (STAGE_ORDER.index(lb.stage), lb.dpd or -99))
+        return max(self.loans, key=_severity)
 
     @property
     def stage(self) -> str:

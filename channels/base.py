@@ -30,15 +30,33 @@ class SendResult:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+ADDRESS_EFFECTS = ("invalid", "opted_out")
+
+
 class ChannelError(Exception):
-    """A send failed. ``code`` is the provider's code when it gave one."""
+    """A send failed. ``code`` is the provider's code when it gave one.
+
+    ``address_effect`` says what the failure teaches about the address itself: "invalid"
+    (the number or token does not exist) or "opted_out" (the recipient unsubscribed at
+    the carrier), so the caller stops using it.
+    """
 
     retryable: bool = False
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        address_effect: str | None = None,
+    ):
         super().__init__(message)
+        if address_effect is not None and address_effect not in ADDRESS_EFFECTS:
+            raise ValueError(f"unknown address effect {address_effect!r}")
         self.code = code
         self.status = status
+        self.address_effect = address_effect
 
 
 class PermanentChannelError(ChannelError):

@@ -154,13 +154,22 @@ class TwilioSms:
         await self.aclose()
 
 
+# Twilio error codes that say something about the address rather than the message:
+# 21610 the recipient replied STOP at the carrier; 21211 not a valid number; 21614 not a
+# mobile number.
+ADDRESS_EFFECT_BY_CODE = {"21610": "opted_out", "21211": "invalid", "21614": "invalid"}
+
+
 def error_from_twilio(exc: TwilioRestException | TwilioServiceException) -> ChannelError:
     """429 and 5xx are worth retrying; any other error is Twilio refusing the message."""
     status = int(exc.status)
     text = exc.msg if isinstance(exc, TwilioRestException) else (exc.detail or exc.title)
     message = f"Twilio {status} error {exc.code}: {text}"
-    cls = TransientChannelError if status == 429 or status >= 500 else PermanentChannelError
-    return cls(message, code=str(exc.code) if exc.code is not None else None, status=status)
+    code = str(exc.code) if exc.code is not None else None
+    if status == 429 or status >= 500:
+        return TransientChannelError(message, code=code, status=status)
+    effect = ADDRESS_EFFECT_BY_CODE.get(code or "")
+    return PermanentChannelError(message, code=code, status=status, address_effect=effect)
 
 
 def _result(instance: Any) -> SendResult:

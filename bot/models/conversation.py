@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.models.base import Base, utcnow
@@ -64,7 +64,8 @@ class Message(Base):
     error_code: Mapped[str | None] = mapped_column(String(32))
     gate_decision_id: Mapped[int | None] = mapped_column(ForeignKey("gate_decisions.id"))
     segments: Mapped[int | None]
-    cost_estimate: Mapped[Decimal | None]
+    # Provider cost of this message (4 places: an SMS segment costs fractions of a cent).
+    cost_estimate: Mapped[Decimal | None] = mapped_column(Numeric(12, 4))
     extra: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

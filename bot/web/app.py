@@ -28,11 +28,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Reminder and negotiation bot for overdue personal loans.",
         lifespan=lifespan,
     )
-    from bot.web import api, health
+    from bot.web import api, health, kpis_api
     from channels import twilio_routes, webchat
 
     app.include_router(health.router)
     app.include_router(api.router)
+    app.include_router(kpis_api.router)
     app.include_router(twilio_routes.router)
     app.include_router(webchat.router)
     return app

@@ -89,13 +89,17 @@ async def test_wrong_token_is_permanent_20003(local_twilio: LocalTwilioServer) -
     assert local_twilio.messages == []
 
 
-@pytest.mark.parametrize(("to", "code"), [("555-0100", "21211"), ("+15005550001", "21610")])
+@pytest.mark.parametrize(
+    ("to", "code", "effect"),
+    [("555-0100", "21211", "invalid"), ("+15005550001", "21610", "opted_out")],
+)
 async def test_refused_number_is_permanent_with_twilio_code(
-    sms: TwilioSms, local_twilio: LocalTwilioServer, to: str, code: str
+    sms: TwilioSms, local_twilio: LocalTwilioServer, to: str, code: str, effect: str
 ) -> None:
     with pytest.raises(PermanentChannelError) as caught:
         await sms.send(sms_to(to=to))
     assert (caught.value.code, caught.value.status) == (code, 400)
+    assert caught.value.address_effect == effect
     assert local_twilio.messages == []
 
 
