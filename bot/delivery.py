@@ -13,10 +13,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from bot.audit import record_audit
 from bot.compliance import Decision, Outbound, evaluate
 from bot.models import Borrower, ContactPoint, Conversation, GateDecision, Message
 from bot.runtime import Runtime
-from bot.transcript import apply_early_reports, record_message
+from bot.transcript import apply_early_reports, find_contact_point, record_message
 from channels.base import ChannelError, OutboundMessage, OutcomeUnknownError, SendResult
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,11 @@ def _prepare(runtime: Runtime, draft: Draft, now: datetime) -> tuple[int, bool]:
 
 
 def _finish(
-    runtime: Runtime, message_id: int, result: SendResult | None, error: ChannelError | None
+    runtime: Runtime,
+    message_id: int,
+    result: SendResult | None,
+    error: ChannelError | None,
+    now: datetime,
 ) -> None:
     with runtime.factory() as session, session.begin():
         message = session.get_one(Message, message_id)
@@ -119,8 +124,37 @@ def _finish(
             message.segments = result.segments
             apply_early_reports(session, message)
         elif error is not None:
-            message.status = "unknown" if isinstance(error, OutcomeUnknownError) else "failed"
+            message.status = failure_status(error)
             message.error_code = error.code or type(error).__name__
+            if error.address_effect:
+                _learn_about_address(session, message, error.address_effect, now)
+
+
+def failure_status(error: ChannelError) -> str:
+    """``unknown`` may have been sent (never resend blindly); ``deferred`` may be retried."""
+    if isinstance(error, OutcomeUnknownError):
+        return "unknown"
+    return "deferred" if error.retryable else "failed"
+
+
+def _learn_about_address(session: Session, message: Message, effect: str, now: datetime) -> None:
+    """The provider says the address is dead or unsubscribed: stop using it."""
+    point = find_contact_point(session, message.channel, message.to_address or "")
+    if point is None:
+        return
+    if effect == "invalid":
+        point.invalid = True
+    elif effect == "opted_out" and point.opted_out_at is None:
+        point.opted_out_at = now
+    record_audit(
+        session,
+        "provider",
+        f"contact.{effect}",
+        "contact_point",
+        point.id,
+        {"channel": message.channel, "error_code": message.error_code},
+        now,
+    )
 
 
 async def deliver(runtime: Runtime, draft: Draft, now: datetime) -> Message:
@@ -144,7 +178,7 @@ async def deliver(runtime: Runtime, draft: Draft, now: datetime) -> Message:
         except ChannelError as exc:
             log.warning("send failed on %s to message %s: %s", channel, message_id, exc)
             error = exc
-        await asyncio.to_thread(_finish, runtime, message_id, result, error)
+        await asyncio.to_thread(_finish, runtime, message_id, result, error, now)
     return await asyncio.to_thread(_load, runtime, message_id)
 
 

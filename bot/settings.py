@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     twilio_from_number: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_api_base_url: str = "https://api.twilio.com"
+    provider_timeout_seconds: float = Field(default=15.0, gt=0)
 
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)
@@ -79,6 +80,8 @@ class Settings(BaseSettings):
     email_from: str = "Collections <collections@example.com>"
 
     dispatch_interval_seconds: int = Field(default=15, ge=1)
+    dispatch_max_attempts: int = Field(default=5, ge=1)
+    dispatch_backoff_seconds: int = Field(default=60, ge=1)
     plan_interval_minutes: int = Field(default=30, ge=1)
     heartbeat_stale_seconds: int = Field(default=60, ge=5)
     chat_link_ttl_hours: int = Field(default=72, ge=1)

@@ -15,7 +15,7 @@ def _sms(settings: Settings, factory: sessionmaker[Session]) -> Any:
     if settings.sms_uses_twilio:
         from channels.sms_twilio import TwilioSms
 
-        return TwilioSms(settings)
+        return TwilioSms(settings, timeout=settings.provider_timeout_seconds)
     from channels.sink import SinkChannel
 
     return SinkChannel("sms", factory, settings.twilio_from_number)

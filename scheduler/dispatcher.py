@@ -7,8 +7,9 @@ A row is claimed before anything is sent. A row left ``claimed`` by a crash is m
 from __future__ import annotations
 
 import asyncio
+import random
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -22,7 +23,13 @@ from bot.transcript import open_conversation
 from channels.templates_render import format_money, render
 from scheduler.planner import stale_claim_cutoff
 
-ROW_STATE_BY_MESSAGE = {"blocked": "denied", "failed": "failed", "unknown": "unknown"}
+ROW_STATE_BY_MESSAGE = {
+    "blocked": "denied",
+    "failed": "failed",
+    "unknown": "unknown",
+    "deferred": "failed",
+}
+_RNG = random.Random()
 
 
 @dataclass
@@ -110,16 +117,32 @@ def _draft(runtime: Runtime, row_id: int, now: datetime) -> Draft | None:
         return replace(base, text=render("sms.j2", **ctx))
 
 
+def retry_delay(attempts: int, base_seconds: int, rng: random.Random) -> timedelta:
+    """Exponential backoff with full jitter, capped at an hour: base * 2^(n-1), jittered."""
+    ceiling = min(base_seconds * 2 ** max(attempts - 1, 0), 3600)
+    return timedelta(seconds=rng.uniform(ceiling / 2, ceiling))
+
+
 def _settle(runtime: Runtime, row_id: int, message: Message | None, now: datetime) -> str:
-    """Copy the outcome of the send onto the outbox row; returns the row's new state."""
+    """Copy the outcome of the send onto the outbox row; returns the row's new state.
+
+    A deferred send (429, 5xx, connection refused: it never reached the provider) goes
+    back to ``pending`` after a backoff, and the gate judges it again then. An unknown
+    outcome is never retried.
+    """
+    s = runtime.settings
     with runtime.factory() as session, session.begin():
         row = session.get_one(OutboxRow, row_id)
         if message is None:
             row.state, row.error_code = "cancelled", "no_account"
             return row.state
-        row.state = ROW_STATE_BY_MESSAGE.get(message.status, "sent")
         row.message_id, row.provider_message_id = message.id, message.provider_message_id
         row.error_code, row.gate_decision_id = message.error_code, message.gate_decision_id
+        if message.status == "deferred" and row.attempts < s.dispatch_max_attempts:
+            row.state = "pending"
+            row.not_before = now + retry_delay(row.attempts, s.dispatch_backoff_seconds, _RNG)
+        else:
+            row.state = ROW_STATE_BY_MESSAGE.get(message.status, "sent")
         if row.state == "sent":
             row.sent_at = now
         return row.state
