@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from bot.clock import local_date
 from bot.models import Borrower, Loan
+from bot.policy import Policy, active_policy
 
 ZERO = Decimal("0.00")
-PRE_DUE_DAYS = 3
 STAGE_ORDER = ("current", "pre_due", "M1", "M2", "M3", "M4+")
 
 
@@ -37,18 +37,10 @@ def days_past_due(loan: Loan, now: datetime) -> int | None:
     return days
 
 
-def stage_for_dpd(dpd: int | None) -> str:
-    if dpd is None or dpd < -PRE_DUE_DAYS:
-        return "current"
-    if dpd <= 0:
-        return "pre_due"
-    if dpd <= 30:
-        return "M1"
-    if dpd <= 60:
-        return "M2"
-    if dpd <= 90:
-        return "M3"
-    return "M4+"
+def stage_for_dpd(dpd: int | None, policy: Policy | None = None) -> str:
+    """The policy's stage for ``dpd``; "current" before the first stage or with nothing due."""
+    stage = (policy or active_policy()).stage_for_dpd(dpd)
+    return stage.name if stage is not None else "current"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from bot.policy import PolicyError, active_policy
 from bot.settings import SettingsError, get_settings
 
 app = typer.Typer(
@@ -31,7 +32,7 @@ def clear_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except SettingsError as exc:
+        except (SettingsError, PolicyError) as exc:
             typer.echo(f"arrears: {exc}", err=True)
             raise typer.Exit(2) from None
 
@@ -77,6 +78,7 @@ def serve() -> None:
 
     settings = get_settings()
     settings.require("api_token", "secret_key", "twilio_auth_token")
+    active_policy()  # a malformed policy stops start-up here, with its line and field
     _logging()
     uvicorn.run(
         create_app(settings),
@@ -95,6 +97,7 @@ def scheduler() -> None:
 
     settings = get_settings()
     settings.require("secret_key")
+    active_policy()
     _logging()
     asyncio.run(run_scheduler(settings))
 

@@ -63,10 +63,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from bot.accounts import PRE_DUE_DAYS, STAGE_ORDER
+from bot.accounts import STAGE_ORDER
 from bot.clock import local_date
 from bot.models import ContactPoint, Conversation, Installment, Loan, Message, Payment
 from bot.models import PromiseToPay as Promise
+from bot.policy import active_policy
 
 COST_CURRENCY = "USD"
 DEFAULT_UNIT_COST: dict[str, Decimal] = {
@@ -75,14 +76,6 @@ DEFAULT_UNIT_COST: dict[str, Decimal] = {
     "push": Decimal("0"),
     "webchat": Decimal("0"),
 }
-# Highest DPD of each stage, in STAGE_ORDER; past the last one is M4+.
-STAGE_UPPER_DPD: tuple[tuple[int, str], ...] = (
-    (-PRE_DUE_DAYS - 1, "current"),
-    (0, "pre_due"),
-    (30, "M1"),
-    (60, "M2"),
-    (90, "M3"),
-)
 RATE_PLACES = Decimal("0.0001")
 CENT = Decimal("0.01")
 
@@ -164,10 +157,11 @@ def loan_snapshot(session: Session, t: datetime) -> Subquery:
     )
     raw = _days(session, loans.c.today, loans.c.oldest)
     dpd = case((and_(raw > 0, raw <= loans.c.grace_days), 0), else_=raw)
+    policy = active_policy()
     rank = case(
         (loans.c.oldest.is_(None), STAGE_ORDER.index("current")),
-        *((dpd <= upper, STAGE_ORDER.index(stage)) for upper, stage in STAGE_UPPER_DPD),
-        else_=STAGE_ORDER.index("M4+"),
+        *((dpd <= upper, STAGE_ORDER.index(stage)) for upper, stage in policy.stage_bounds()),
+        else_=STAGE_ORDER.index(policy.last_stage),
     )
     cols = (loans.c.loan_id, loans.c.borrower_id, loans.c.currency, loans.c.overdue_c)
     return select(*cols, rank.label("rank")).subquery()

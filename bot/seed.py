@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import exists, insert, select
 from sqlalchemy.orm import Session, selectinload
 
-from bot.accounts import PRE_DUE_DAYS, STAGE_ORDER, account_balance
+from bot.accounts import STAGE_ORDER, account_balance
 from bot.clock import local_date
 from bot.models import Base, Borrower, Loan
 
@@ -45,6 +45,7 @@ VERIFY_SAMPLE = 100
 
 STAGES = STAGE_ORDER  # ("current", "pre_due", "M1", "M2", "M3", "M4+")
 STAGE_WEIGHTS = (35, 15, 22, 12, 8, 8)
+PRE_DUE_DAYS = 3  # the default policy's pre-due window
 #: DPD windows (as days_past_due reports them) that each stage is drawn from.
 STAGE_DPD = {
     "current": (-25, -PRE_DUE_DAYS - 1),

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     var_dir: Path = Path("var")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    policy_file: Path | None = None
 
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: str | None = None

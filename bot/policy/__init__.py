@@ -3,6 +3,7 @@
 ``load_policy()`` returns the packaged default; ``load_policy(path)`` an operator's copy.
 """
 
+from bot.policy.active import active_policy
 from bot.policy.loader import DEFAULT_POLICY, PolicyError, load_policy, parse_policy
 from bot.policy.model import (
     CHANNELS,
@@ -25,6 +26,7 @@ from bot.policy.model import (
 __all__ = [
     "CHANNELS",
     "DEFAULT_POLICY",
+    "active_policy",
     "ESCALATIONS",
     "OFFER_KINDS",
     "STAGE_NAMES",

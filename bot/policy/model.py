@@ -103,6 +103,18 @@ class Policy:
     def stage(self, name: str) -> StagePolicy | None:
         return self.stages.get(name)
 
+    def stage_bounds(self) -> tuple[tuple[int, str], ...]:
+        """(highest DPD, stage name) in order, starting with "current"; the last,
+        open-ended stage is not listed (everything above the last bound is in it)."""
+        ordered = sorted(self.stages.values(), key=lambda s: s.dpd_min)
+        bounds = [(ordered[0].dpd_min - 1, "current")]
+        bounds += [(s.dpd_max, s.name) for s in ordered if s.dpd_max is not None]
+        return tuple(bounds)
+
+    @property
+    def last_stage(self) -> str:
+        return max(self.stages.values(), key=lambda s: s.dpd_min).name
+
     def stage_for_dpd(self, dpd: int | None) -> StagePolicy | None:
         """The stage whose DPD range holds ``dpd``; None before the first (current loans)."""
         if dpd is None:

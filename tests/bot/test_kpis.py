@@ -17,7 +17,6 @@ from bot.accounts import STAGE_ORDER, account_balance, stage_for_dpd
 from bot.clock import now_utc
 from bot.db import make_engine, session_factory
 from bot.kpis import (
-    STAGE_UPPER_DPD,
     arrears_at,
     channel_costs,
     kpi_report,
@@ -36,6 +35,7 @@ from bot.models import (
     Payment,
     PromiseToPay,
 )
+from bot.policy import active_policy
 from bot.processes import free_port
 from bot.seed import seed_portfolio
 from bot.settings import Settings
@@ -53,9 +53,10 @@ def utc(month: int, day: int, hour: int = 12) -> datetime:
     return datetime(2026, month, day, hour, tzinfo=UTC)
 
 
-def test_stage_table_agrees_with_bot_accounts() -> None:
+def test_policy_stage_bounds_agree_with_bot_accounts() -> None:
+    policy = active_policy()
     for dpd in range(-400, 400):
-        stage = next((s for hi, s in STAGE_UPPER_DPD if dpd <= hi), "M4+")
+        stage = next((s for hi, s in policy.stage_bounds() if dpd <= hi), policy.last_stage)
         assert stage == stage_for_dpd(dpd), dpd
 
 
