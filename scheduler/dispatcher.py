@@ -21,6 +21,7 @@ from bot.models import ContactPoint, Message, OutboxRow
 from bot.runtime import Runtime
 from bot.transcript import open_conversation
 from channels.templates_render import format_money, render
+from channels.unsubscribe import unsubscribe_headers, unsubscribe_url
 from scheduler.planner import stale_claim_cutoff
 
 ROW_STATE_BY_MESSAGE = {
@@ -76,7 +77,9 @@ def _draft(runtime: Runtime, row_id: int, now: datetime) -> Draft | None:
             return None
         balance = account_balance(borrower, now)
         loan = next((lb for lb in balance.loans if lb.loan_id == row.loan_id), balance.worst)
-        link = chat_url(s.effective_public_url, s.secret_key or "unset", borrower.id)
+        secret = s.secret_key or ""  # required by dispatch()
+        unsub_headers = unsubscribe_headers(s.effective_public_url, secret, point.id)
+        link = chat_url(s.effective_public_url, secret, borrower.id)
         ctx = {
             "language": borrower.language,
             "stage": row.template,
@@ -87,7 +90,7 @@ def _draft(runtime: Runtime, row_id: int, now: datetime) -> Draft | None:
             "reference": loan.reference if loan else "",
             "chat_url": link,
             "lender": "Arrears Demo Lender" if borrower.language == "en" else "示例贷款",
-            "unsubscribe_url": f"{s.effective_public_url}/unsubscribe",
+            "unsubscribe_url": unsubscribe_url(s.effective_public_url, secret, point.id),
         }
         conversation = open_conversation(
             session,
@@ -112,7 +115,7 @@ def _draft(runtime: Runtime, row_id: int, now: datetime) -> Draft | None:
                 text=render("email.txt.j2", **ctx),
                 subject=render("email_subject.j2", **ctx),
                 html=render("email.html.j2", **ctx),
-                headers=(("List-Unsubscribe", f"<{ctx['unsubscribe_url']}>"),),
+                headers=tuple(unsub_headers.items()),
             )
         return replace(base, text=render("sms.j2", **ctx))
 
@@ -149,6 +152,7 @@ def _settle(runtime: Runtime, row_id: int, message: Message | None, now: datetim
 
 
 async def dispatch(runtime: Runtime, now: datetime, limit: int = 200) -> DispatchResult:
+    runtime.settings.require("secret_key")  # signs chat and unsubscribe links
     def _claim() -> list[int]:
         with runtime.factory() as session, session.begin():
             expire_stale_claims(session, now)

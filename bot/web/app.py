@@ -29,11 +29,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     from bot.web import api, health, kpis_api
-    from channels import twilio_routes, webchat
+    from channels import twilio_routes, unsubscribe, webchat
 
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(kpis_api.router)
     app.include_router(twilio_routes.router)
     app.include_router(webchat.router)
+    app.include_router(unsubscribe.router)
     return app

@@ -50,5 +50,7 @@ def test_due_reminder_goes_out_once_by_sms_and_email(stack: Stack) -> None:
     assert len(mails) == 1
     parsed = message_from_bytes(mails[0].original_content or b"")
     assert "overdue" in parsed["Subject"]
-    assert parsed["List-Unsubscribe"]
+    assert parsed["List-Unsubscribe"].startswith("<http://127.0.0.1:")
+    assert "/unsubscribe/" in parsed["List-Unsubscribe"]
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert parsed.is_multipart()
