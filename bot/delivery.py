@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.audit import record_audit
 from bot.compliance import Decision, Outbound, evaluate
+from bot.compliance.history import load_history
 from bot.models import Borrower, ContactPoint, Conversation, GateDecision, Message
 from bot.runtime import Runtime
 from bot.transcript import apply_early_reports, find_contact_point, record_message
@@ -36,6 +37,7 @@ class Draft:
     idempotency_key: str | None = None
     conversation_status: str | None = None  # status the turn began with, if not current
     headers: tuple[tuple[str, str], ...] = ()
+    metadata: tuple[tuple[str, str], ...] = ()  # e.g. a push notification's deep link
 
 
 def store_decision(
@@ -61,11 +63,19 @@ def store_decision(
 
 
 def judge(session: Session, conversation: Conversation, draft: Draft, now: datetime) -> Decision:
+    """Gather the facts about the borrower, the address and earlier contacts; ask the gate."""
     borrower = session.get(Borrower, conversation.borrower_id) if conversation.borrower_id else None
     point = (
         session.get(ContactPoint, conversation.contact_point_id)
         if conversation.contact_point_id
         else None
+    )
+    history = load_history(
+        session,
+        borrower_id=conversation.borrower_id,
+        conversation_id=conversation.id,
+        now=now,
+        opted_out_at=point.opted_out_at if point else None,
     )
     return evaluate(
         Outbound(
@@ -75,14 +85,26 @@ def judge(session: Session, conversation: Conversation, draft: Draft, now: datet
             now=now,
             jurisdiction=borrower.jurisdiction if borrower else "us",
             timezone=borrower.timezone if borrower else "UTC",
+            language=conversation.language,
             consent=point.consent if point else True,
             opted_out=bool(point and point.opted_out_at),
             invalid_address=bool(point and point.invalid),
+            verified=_right_party_verified(conversation, point),
             cease_reason=borrower.cease_reason if borrower else None,
             conversation_status=draft.conversation_status or conversation.status,
             sender=draft.sender,
+            contact_point_id=point.id if point else None,
+            history=history,
         )
     )
+
+
+def _right_party_verified(conversation: Conversation, point: ContactPoint | None) -> bool:
+    """A verified contact point; or web chat opened from the borrower's signed link,
+    which only reached the borrower's own addresses."""
+    if point is not None:
+        return point.verified
+    return conversation.channel == "webchat" and conversation.borrower_id is not None
 
 
 def _prepare(runtime: Runtime, draft: Draft, now: datetime) -> tuple[int, bool]:
@@ -170,6 +192,7 @@ async def deliver(runtime: Runtime, draft: Draft, now: datetime) -> Message:
             html=draft.html,
             idempotency_key=draft.idempotency_key,
             headers=dict(draft.headers),
+            metadata=dict(draft.metadata),
         )
         result: SendResult | None = None
         error: ChannelError | None = None

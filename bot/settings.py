@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     twilio_api_base_url: str = "https://api.twilio.com"
     provider_timeout_seconds: float = Field(default=15.0, gt=0)
 
+    push_backend: Literal["auto", "fcm", "sink"] = "auto"
+    fcm_credentials_file: Path | None = None
+    fcm_project_id: str | None = None
+    fcm_base_url: str = "https://fcm.googleapis.com"
+
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_username: str | None = None
@@ -111,6 +116,12 @@ class Settings(BaseSettings):
         if self.sms_backend == "auto":
             return bool(self.twilio_account_sid and self.twilio_auth_token)
         return self.sms_backend == "twilio"
+
+    @property
+    def push_uses_fcm(self) -> bool:
+        if self.push_backend == "auto":
+            return self.fcm_credentials_file is not None
+        return self.push_backend == "fcm"
 
     @property
     def email_uses_smtp(self) -> bool:

@@ -31,6 +31,16 @@ def _email(settings: Settings, factory: sessionmaker[Session]) -> Any:
     return SinkChannel("email", factory, settings.email_from)
 
 
+def _push(settings: Settings, factory: sessionmaker[Session]) -> Any:
+    if settings.push_uses_fcm:
+        from channels.push_fcm import FcmPush
+
+        return FcmPush.from_settings(settings)
+    from channels.sink import SinkChannel
+
+    return SinkChannel("push", factory)
+
+
 def _webchat(settings: Settings, factory: sessionmaker[Session]) -> Any:
     from channels.webchat_channel import WebchatChannel
 
@@ -40,6 +50,7 @@ def _webchat(settings: Settings, factory: sessionmaker[Session]) -> Any:
 _BUILDERS: dict[str, Callable[[Settings, sessionmaker[Session]], Any]] = {
     "sms": _sms,
     "email": _email,
+    "push": _push,
     "webchat": _webchat,
 }
 

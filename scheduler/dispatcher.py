@@ -117,6 +117,13 @@ def _draft(runtime: Runtime, row_id: int, now: datetime) -> Draft | None:
                 html=render("email.html.j2", **ctx),
                 headers=tuple(unsub_headers.items()),
             )
+        if row.channel == "push":
+            return replace(
+                base,
+                text=render("push.j2", **ctx),
+                subject=render("push_title.j2", **ctx),
+                metadata=(("deep_link", link), ("kind", "reminder")),
+            )
         return replace(base, text=render("sms.j2", **ctx))
 
 
@@ -153,6 +160,7 @@ def _settle(runtime: Runtime, row_id: int, message: Message | None, now: datetim
 
 async def dispatch(runtime: Runtime, now: datetime, limit: int = 200) -> DispatchResult:
     runtime.settings.require("secret_key")  # signs chat and unsubscribe links
+
     def _claim() -> list[int]:
         with runtime.factory() as session, session.begin():
             expire_stale_claims(session, now)

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from bot.accounts import account_balance
 from bot.models import Borrower, Handoff, Loan, OutboxRow
+from bot.policy import active_policy
 
 # Days between reminders per stage (cadence minimums; the gate's caps still apply).
 CADENCE_DAYS = {"pre_due": None, "M1": 3, "M2": 3, "M3": 2, "M4+": 1}
-CHANNELS = ("sms", "email")
 SEND_FROM = time(9, 0)  # local time the day's reminders start
 PLAN_UNTIL = time(20, 0)  # after this local time nothing more is planned for today
 
@@ -73,8 +73,9 @@ def _plan_borrower(session: Session, borrower: Borrower, now: datetime) -> int:
     start = datetime.combine(today, SEND_FROM, tzinfo=ZoneInfo(borrower.timezone))
     not_before = max(start, now)
     count = 0
+    channels = _stage_channels(balance.stage)
     for point in borrower.contact_points:
-        if point.channel not in CHANNELS or not point.contactable:
+        if point.channel not in channels or not point.contactable:
             continue
         key = f"{borrower.id}:{step}:{point.channel}:{today.isoformat()}"
         count += _insert_once(
@@ -96,6 +97,12 @@ def _plan_borrower(session: Session, borrower: Borrower, now: datetime) -> int:
             },
         )
     return count
+
+
+def _stage_channels(stage: str) -> tuple[str, ...]:
+    """The channels the policy uses for this stage (all of them, each within the caps)."""
+    policy_stage = active_policy().stage(stage)
+    return policy_stage.channels if policy_stage is not None else ()
 
 
 def _insert_once(session: Session, values: dict[str, object]) -> int:
