@@ -1,0 +1,1 @@
+"""Benchmarks: each prints its figures and the target it is compared with."""
