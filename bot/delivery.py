@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from bot.audit import record_audit
 from bot.compliance import Decision, Outbound, evaluate
-from bot.compliance.history import load_history
+from bot.compliance.history import first_bot_turn, load_history
+from bot.compliance.model import BOT_TURNS
+from bot.compliance.profiles import with_disclosure
 from bot.models import Borrower, ContactPoint, Conversation, GateDecision, Message
 from bot.runtime import Runtime
 from bot.transcript import apply_early_reports, find_contact_point, record_message
@@ -107,9 +109,24 @@ def _right_party_verified(conversation: Conversation, point: ContactPoint | None
     return conversation.channel == "webchat" and conversation.borrower_id is not None
 
 
-def _prepare(runtime: Runtime, draft: Draft, now: datetime) -> tuple[int, bool]:
+def disclose_if_first(
+    session: Session, conversation: Conversation, draft: Draft, now: datetime
+) -> Draft:
+    """The bot's first turn in a conversation says it is a bot (AI-US-01, CN-15)."""
+    if draft.sender != "bot" or draft.purpose not in BOT_TURNS:
+        return draft
+    if not first_bot_turn(session, conversation.id, now):
+        return draft
+    borrower = session.get(Borrower, conversation.borrower_id) if conversation.borrower_id else None
+    jurisdiction = borrower.jurisdiction if borrower else "us"
+    text = with_disclosure(jurisdiction, conversation.language, draft.text)
+    return draft if text == draft.text else replace(draft, text=text)
+
+
+def _prepare(runtime: Runtime, draft: Draft, now: datetime) -> tuple[int, bool, Draft]:
     with runtime.factory() as session, session.begin():
         conversation = session.get_one(Conversation, draft.conversation_id)
+        draft = disclose_if_first(session, conversation, draft, now)
         decision = judge(session, conversation, draft, now)
         row = store_decision(
             session, conversation.borrower_id, conversation.channel, draft.purpose, decision, now
@@ -128,7 +145,7 @@ def _prepare(runtime: Runtime, draft: Draft, now: datetime) -> tuple[int, bool]:
         message.gate_decision_id = row.id
         if not decision.allowed:
             message.error_code = decision.deciding_rule
-        return message.id, decision.allowed
+        return message.id, decision.allowed, draft
 
 
 def _finish(
@@ -181,7 +198,7 @@ def _learn_about_address(session: Session, message: Message, effect: str, now: d
 
 async def deliver(runtime: Runtime, draft: Draft, now: datetime) -> Message:
     """Judge, record, send, and record the outcome. Returns the transcript line."""
-    message_id, allowed = await asyncio.to_thread(_prepare, runtime, draft, now)
+    message_id, allowed, draft = await asyncio.to_thread(_prepare, runtime, draft, now)
     if allowed:
         channel = await asyncio.to_thread(_channel_of, runtime, draft.conversation_id)
         out = OutboundMessage(

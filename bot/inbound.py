@@ -150,14 +150,17 @@ def _handoff(runtime: Runtime, conversation_id: int, reason: str, now: datetime)
         open_handoff(session, session.get_one(Conversation, conversation_id), reason, now)
 
 
-def _apply_keyword(runtime: Runtime, msg: InboundText, rec: _Recorded, keyword: str) -> None:
+def _apply_keyword(runtime: Runtime, msg: InboundText, rec: _Recorded, keyword: str) -> bool:
+    """Apply the keyword; False for an opt-out that was already in force (no new reply)."""
     with runtime.factory() as session, session.begin():
         point = find_contact_point(session, msg.channel, msg.from_address)
         message = session.get_one(Message, rec.message_id)
         message.intent = f"keyword_{keyword}"
         message.confidence = 1.0
         if point is None or keyword == "help":
-            return
+            return True
+        if keyword == "opt_out" and point.opted_out_at is not None:
+            return False  # one confirmation only: a repeated STOP is recorded, not answered
         point.opted_out_at = msg.received_at if keyword == "opt_out" else None
         record_audit(
             session,
@@ -168,12 +171,14 @@ def _apply_keyword(runtime: Runtime, msg: InboundText, rec: _Recorded, keyword: 
             {"channel": msg.channel, "keyword": msg.text.strip()},
             msg.received_at,
         )
+        return True
 
 
 async def _handle_keyword(
     runtime: Runtime, msg: InboundText, rec: _Recorded, keyword: str
 ) -> list[Message]:
-    await asyncio.to_thread(_apply_keyword, runtime, msg, rec, keyword)
+    if not await asyncio.to_thread(_apply_keyword, runtime, msg, rec, keyword):
+        return []
     key = {"opt_out": "opt_out_confirmation", "opt_in": "opt_in_confirmation", "help": "help"}
     draft = Draft(
         conversation_id=rec.conversation_id,

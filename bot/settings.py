@@ -83,7 +83,10 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     smtp_tls: bool = False
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
-    email_from: str = "Collections <collections@example.com>"
+    email_from: str = "Harbor Finance <service@example.com>"
+    # The name messages sign with; it must not say "debt" or "collections" (US-13, US-09).
+    lender_name: str = "Harbor Finance"
+    lender_name_zh: str = "海港金融"
 
     dispatch_interval_seconds: int = Field(default=15, ge=1)
     dispatch_max_attempts: int = Field(default=5, ge=1)

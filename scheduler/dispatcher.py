@@ -82,6 +82,7 @@ def _draft(runtime: Runtime, row_id: int, now: datetime) -> Draft | None:
         link = chat_url(s.effective_public_url, secret, borrower.id)
         ctx = {
             "language": borrower.language,
+            "verified": point.verified,
             "stage": row.template,
             "name": borrower.full_name,
             "amount": format_money(balance.amount_due, balance.currency),
@@ -89,7 +90,7 @@ def _draft(runtime: Runtime, row_id: int, now: datetime) -> Draft | None:
             "dpd": balance.dpd or 0,
             "reference": loan.reference if loan else "",
             "chat_url": link,
-            "lender": "Arrears Demo Lender" if borrower.language == "en" else "示例贷款",
+            "lender": s.lender_name_zh if borrower.language == "zh" else s.lender_name,
             "unsubscribe_url": unsubscribe_url(s.effective_public_url, secret, point.id),
         }
         conversation = open_conversation(

@@ -38,7 +38,7 @@ def load_history(
     return ContactHistory(
         attempts=_attempts(session, borrower_id, conversation_id, now - lookback, now),
         last_conversation_at=_last_conversation(session, borrower_id, conversation_id, now),
-        is_first_in_conversation=_first_bot_turn(session, conversation_id, now),
+        is_first_in_conversation=first_bot_turn(session, conversation_id, now),
         confirmations_since_opt_out=(
             _confirmations(session, conversation_id, opted_out_at, now) if opted_out_at else 0
         ),
@@ -121,7 +121,7 @@ def _last_conversation(
     return None if value is None else _aware(value)
 
 
-def _first_bot_turn(session: Session, conversation_id: int, now: datetime) -> bool:
+def first_bot_turn(session: Session, conversation_id: int, now: datetime) -> bool:
     """No conversational bot turn has left in this conversation yet."""
     stmt = (
         select(Message.id)

@@ -138,3 +138,18 @@ def disclosure_prefix(jurisdiction: str, language: str) -> str:
         if isinstance(rule, Disclosure):
             return rule.prefixes.get(language) or next(iter(rule.prefixes.values()), "")
     return ""
+
+
+def with_disclosure(jurisdiction: str, language: str, text: str) -> str:
+    """``text`` as the bot's first turn: unchanged if it already says it is a bot, else
+    behind the profile's disclosure prefix."""
+    from bot.compliance.content import contains_any
+    from bot.compliance.rules import Disclosure
+
+    profile = get_profile(jurisdiction)
+    for rule in profile.rules if profile else ():
+        if isinstance(rule, Disclosure):
+            if contains_any(text, rule.phrases.get(language, rule.any_language)) is not None:
+                return text
+            return disclosure_prefix(jurisdiction, language) + text
+    return text

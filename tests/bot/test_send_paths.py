@@ -102,7 +102,6 @@ def _conversation(rt: Runtime, **kw: object) -> tuple[int, str]:
 DISCLOSED = "Hi, I'm an automated assistant for your loan account. "
 DENIED = [
     ("reply", "bot", DISCLOSED + "Pay now or we will sue you tomorrow.", NOW, "US-22"),
-    ("reply", "bot", "You have $250.00 due.", NOW, "AI-US-01"),
     (
         "reminder",
         "bot",
@@ -169,3 +168,22 @@ async def test_allowed_message_reaches_the_sink_once_with_its_decision(runtime: 
         assert {r["rule"] for r in decision.rules} >= {"US-01", "US-09", "AI-US-01", "US-21"}
         stored = session.get_one(Message, message.id)
         assert stored.gate_decision_id == decision.id
+
+
+async def test_first_bot_turn_is_disclosed_by_delivery_aius01(runtime: Runtime) -> None:
+    """The gate denies an undisclosed first bot turn (AI-US-01); delivery prefixes the
+    profile's disclosure so the turn goes out, once: the second turn is left as written."""
+    conv_id, address = _conversation(runtime)
+    first = await deliver(
+        runtime,
+        Draft(conv_id, address, "You have $250.00 due.", sender="bot", purpose="reply", reason="t"),
+        NOW,
+    )
+    second = await deliver(
+        runtime,
+        Draft(conv_id, address, "Anything else?", sender="bot", purpose="reply", reason="t"),
+        NOW,
+    )
+    assert first.status != "blocked"
+    assert first.text == "Automated assistant: You have $250.00 due."
+    assert second.text == "Anything else?"

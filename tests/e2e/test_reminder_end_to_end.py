@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 from email import message_from_bytes
+from email.policy import default as email_policy
 
 from bot.db import make_engine, session_factory
 from bot.runtime import Runtime
@@ -48,9 +49,9 @@ def test_due_reminder_goes_out_once_by_sms_and_email(stack: Stack) -> None:
     assert "STOP" in str(sms[0]["body"])
     mails = [e for e in stack.smtp.envelopes if e.rcpt_tos == [email]]
     assert len(mails) == 1
-    parsed = message_from_bytes(mails[0].original_content or b"")
+    parsed = message_from_bytes(mails[0].original_content or b"", policy=email_policy)
     assert "overdue" in parsed["Subject"]
-    assert parsed["List-Unsubscribe"].startswith("<http://127.0.0.1:")
+    assert parsed["List-Unsubscribe"].strip().startswith("<http://127.0.0.1:")
     assert "/unsubscribe/" in parsed["List-Unsubscribe"]
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert parsed.is_multipart()

@@ -132,6 +132,7 @@ def test_stop_opts_out_with_one_confirmation(stack: Stack) -> None:
 
     assert _post_sms(stack, phone, "  stop ").status_code == 200
     assert _post_sms(stack, phone, "how much do I owe").status_code == 200
+    assert _post_sms(stack, phone, "STOP").status_code == 200  # already out: no second reply
 
     sent = _sent_to(stack, phone)
     assert len(sent) == 1
