@@ -141,7 +141,7 @@ def bench(
     for name in names or list(BENCHMARKS):
         if name not in BENCHMARKS:
             raise typer.BadParameter(f"unknown benchmark {name!r}; choose from {BENCHMARKS}")
-        importlib.import_module(f"bot.bench.{name}").main()
+        importlib.import_module(f"bot.bench.{name}").main([])
 
 
 @app.command()
