@@ -1,26 +1,24 @@
 """Planning: which accounts are due a reminder today, written to the outbox.
 
 Each row's idempotency key is (account, campaign step, channel, local date), so running
-the plan again for the same day adds nothing.
+the plan again the same day adds nothing; the policy file's cadence decides the days.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from bot.accounts import account_balance
 from bot.models import Borrower, Handoff, Loan, OutboxRow
-from bot.policy import active_policy
+from bot.policy import StagePolicy, active_policy
 
-# Days between reminders per stage (cadence minimums; the gate's caps still apply).
-CADENCE_DAYS = {"pre_due": None, "M1": 3, "M2": 3, "M3": 2, "M4+": 1}
 SEND_FROM = time(9, 0)  # local time the day's reminders start
 PLAN_UNTIL = time(20, 0)  # after this local time nothing more is planned for today
 
@@ -31,13 +29,31 @@ class PlanResult:
     planned: int
 
 
-def _campaign_step(stage: str, due_date: str, local_day: int) -> str | None:
-    cadence = CADENCE_DAYS.get(stage, 0)
-    if cadence == 0:
+def campaign_step(
+    stage: StagePolicy | None, due_date: date | None, today: date, last: date | None
+) -> str | None:
+    """The campaign step due ``today``, or None when the stage's cadence is not due.
+
+    The policy's contacts per week become one contact every ``7 // n`` days (at least the
+    target), counted from the last reminder of the same step (``last``); pre-due gets
+    one notice per due date.
+    """
+    if stage is None or stage.cadence.contacts_per_week <= 0:
         return None
-    if cadence is None:
-        return f"pre_due:{due_date}"
-    return f"{stage}:{local_day // cadence}"
+    if stage.name == "pre_due":
+        return f"pre_due:{due_date}" if due_date and last is None else None
+    every = max(1, 7 // stage.cadence.contacts_per_week)
+    if last is not None and last != today and (today - last).days < every:
+        return None
+    return stage.name
+
+
+def _last_reminders(session: Session) -> dict[tuple[int, str], date]:
+    """The last planned local date per (account, campaign step)."""
+    stmt = select(
+        OutboxRow.borrower_id, OutboxRow.campaign_step, func.max(OutboxRow.local_date)
+    ).group_by(OutboxRow.borrower_id, OutboxRow.campaign_step)
+    return {(b, step): last for b, step, last in session.execute(stmt)}
 
 
 def plan(session: Session, now: datetime) -> PlanResult:
@@ -52,13 +68,16 @@ def plan(session: Session, now: datetime) -> PlanResult:
         )
     )
     considered = planned = 0
+    last = _last_reminders(session)
     for borrower in session.scalars(stmt):
         considered += 1
-        planned += _plan_borrower(session, borrower, now)
+        planned += _plan_borrower(session, borrower, now, last)
     return PlanResult(considered=considered, planned=planned)
 
 
-def _plan_borrower(session: Session, borrower: Borrower, now: datetime) -> int:
+def _plan_borrower(
+    session: Session, borrower: Borrower, now: datetime, last: dict[tuple[int, str], date]
+) -> int:
     balance = account_balance(borrower, now)
     worst = balance.worst
     if worst is None or balance.stage == "current":
@@ -67,7 +86,12 @@ def _plan_borrower(session: Session, borrower: Borrower, now: datetime) -> int:
     if local_now.time() >= PLAN_UNTIL:
         return 0
     today = local_now.date()
-    step = _campaign_step(balance.stage, str(balance.due_date), today.toordinal())
+    stage = active_policy().stage(balance.stage)
+    pre_due_step = f"pre_due:{balance.due_date}"
+    previous = last.get(
+        (borrower.id, pre_due_step if balance.stage == "pre_due" else balance.stage)
+    )
+    step = campaign_step(stage, balance.due_date, today, previous)
     if step is None:
         return 0
     start = datetime.combine(today, SEND_FROM, tzinfo=ZoneInfo(borrower.timezone))

@@ -74,3 +74,23 @@ def test_nothing_planned_late_in_the_local_evening(session: Session) -> None:
     b = make_account(session, now=late, dpd=10)
     plan(session, late)
     assert rows_for(session, b.id) == []
+
+
+def test_cadence_comes_from_the_policy(session: Session) -> None:
+    """M2 (2 contacts a week) gets one reminder every 3 days; M4+ (7) every day."""
+    m2 = make_account(session, now=NOW, dpd=40)
+    m4 = make_account(session, now=NOW, dpd=120)
+    for day in range(7):
+        plan(session, NOW + timedelta(days=day))
+    m2_days = sorted({r.local_date.day for r in rows_for(session, m2.id)})
+    m4_days = sorted({r.local_date.day for r in rows_for(session, m4.id)})
+    assert m4_days == list(range(10, 17))
+    assert len(m2_days) in (2, 3)
+    assert all(b - a == 3 for a, b in zip(m2_days, m2_days[1:], strict=False))
+
+
+def test_pre_due_notice_once_per_due_date(session: Session) -> None:
+    b = make_account(session, now=NOW, dpd=-3)
+    for day in range(3):
+        plan(session, NOW + timedelta(days=day))
+    assert len(rows_for(session, b.id)) == 1
