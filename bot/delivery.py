@@ -22,6 +22,7 @@ from bot.models import Borrower, ContactPoint, Conversation, GateDecision, Messa
 from bot.runtime import Runtime
 from bot.transcript import apply_early_reports, find_contact_point, record_message
 from channels.base import ChannelError, OutboundMessage, OutcomeUnknownError, SendResult
+from channels.segments import count_segments
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Draft:
     conversation_status: str | None = None  # status the turn began with, if not current
     headers: tuple[tuple[str, str], ...] = ()
     metadata: tuple[tuple[str, str], ...] = ()  # e.g. a push notification's deep link
+    buttons: tuple[dict[str, str], ...] = ()  # quick replies: {"title", "payload"}
 
 
 def store_decision(
@@ -143,6 +145,12 @@ def _prepare(runtime: Runtime, draft: Draft, now: datetime) -> tuple[int, bool, 
             to_address=draft.to_address,
         )
         message.gate_decision_id = row.id
+        if draft.buttons:
+            message.extra = {"buttons": list(draft.buttons)}
+        if conversation.channel == "sms":
+            info = count_segments(draft.text)
+            message.segments = info.segments
+            message.cost_estimate = info.segments * runtime.settings.sms_segment_cost
         if not decision.allowed:
             message.error_code = decision.deciding_rule
         return message.id, decision.allowed, draft

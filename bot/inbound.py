@@ -21,6 +21,7 @@ from bot.rasa_client import RasaTurn, RasaUnavailableError
 from bot.runtime import Runtime
 from bot.texts import text_for
 from bot.transcript import find_contact_point, open_conversation, record_message
+from channels.base import BUTTON_CHANNELS, with_options
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class InboundText:
     received_at: datetime
     provider_message_id: str | None = None
     borrower_id: int | None = None  # known already (web chat token), else found by address
+    payload: str | None = None  # a quick reply's payload for Rasa; ``text`` is its title
 
 
 @dataclass
@@ -115,7 +117,9 @@ async def handle_inbound(runtime: Runtime, msg: InboundText) -> InboundOutcome:
 
 async def _bot_turn(runtime: Runtime, msg: InboundText, rec: _Recorded) -> list[Message]:
     try:
-        turn = await runtime.rasa.turn(rec.rasa_sender_id, msg.text, {"channel": msg.channel})
+        turn = await runtime.rasa.turn(
+            rec.rasa_sender_id, msg.payload or msg.text, {"channel": msg.channel}
+        )
     except RasaUnavailableError as exc:
         log.error("rasa unavailable, handing conversation %s off: %s", rec.conversation_id, exc)
         await asyncio.to_thread(
@@ -125,14 +129,20 @@ async def _bot_turn(runtime: Runtime, msg: InboundText, rec: _Recorded) -> list[
     await asyncio.to_thread(_store_intent, runtime, rec.message_id, turn)
     replies = []
     for reply in turn.replies:
+        buttons = tuple(
+            {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+            for b in reply.buttons
+        )
+        shows_buttons = msg.channel in BUTTON_CHANNELS
         draft = Draft(
             conversation_id=rec.conversation_id,
             to_address=msg.from_address,
-            text=reply.text,
+            text=reply.text if shows_buttons else with_options(reply.text, buttons),
             sender="bot",
             purpose="reply",
             conversation_status=rec.status,
             reason=f"reply to message {rec.message_id} (intent {turn.intent})",
+            buttons=buttons if shows_buttons else (),
         )
         replies.append(await deliver(runtime, draft, msg.received_at))
     return replies

@@ -8,6 +8,7 @@ Precedence: environment, then the file, then defaults. A malformed value raises
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -70,6 +71,8 @@ class Settings(BaseSettings):
     twilio_messaging_service_sid: str | None = None
     twilio_api_base_url: str = "https://api.twilio.com"
     provider_timeout_seconds: float = Field(default=15.0, gt=0)
+    sms_segment_cost: Decimal = Field(default=Decimal("0.0079"), ge=0)  # USD per segment
+    sms_segment_budget: int = Field(default=3, ge=1)  # templates longer than this fail lint
 
     push_backend: Literal["auto", "fcm", "sink"] = "auto"
     fcm_credentials_file: Path | None = None

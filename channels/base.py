@@ -77,3 +77,15 @@ class OutboundChannel(Protocol):
     name: str
 
     async def send(self, message: OutboundMessage) -> SendResult: ...
+
+
+# Channels that show quick-reply buttons; elsewhere the options become text.
+BUTTON_CHANNELS = frozenset({"webchat"})
+
+
+def with_options(text: str, buttons: tuple[dict[str, str], ...]) -> str:
+    """Degrade quick replies into text the borrower can answer, as Rasa's output channels
+    do for media without buttons: "… Reply: 3 months · $84.12/mo / 6 months · …"."""
+    if not buttons:
+        return text
+    return f"{text}\n" + " / ".join(b["title"] for b in buttons)

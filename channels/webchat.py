@@ -23,10 +23,21 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 class ChatIn(BaseModel):
     text: str = Field(min_length=1, max_length=1000)
+    payload: str | None = Field(default=None, max_length=300, description="a quick reply's")
+
+
+class QuickReply(BaseModel):
+    title: str
+    payload: str
+
+
+class ChatReply(BaseModel):
+    text: str
+    buttons: list[QuickReply] = []
 
 
 class ChatOut(BaseModel):
-    replies: list[str]
+    replies: list[ChatReply]
 
 
 def _borrower_id(runtime: Runtime, token: str) -> int:
@@ -124,6 +135,13 @@ async def chat_message(token: str, body: ChatIn, request: Request) -> ChatOut:
             text=body.text,
             received_at=now_utc(),
             borrower_id=borrower_id,
+            payload=body.payload if body.payload and body.payload.startswith("/") else None,
         ),
     )
-    return ChatOut(replies=[m.text for m in outcome.replies if m.status != "blocked"])
+    return ChatOut(
+        replies=[
+            ChatReply(text=m.text, buttons=(m.extra or {}).get("buttons", []))
+            for m in outcome.replies
+            if m.status != "blocked"
+        ]
+    )

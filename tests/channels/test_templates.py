@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 
 from bot.compliance import Outbound, evaluate
+from bot.settings import Settings
 from channels.segments import count_segments
 from channels.templates_render import format_money, render
 
 STAGES = ("pre_due", "M1", "M2", "M3", "M4+")
 LANGS = {"en": ("us", "America/New_York", "USD"), "zh": ("cn", "Asia/Shanghai", "CNY")}
-SMS_SEGMENT_BUDGET = 3
+SMS_SEGMENT_BUDGET = Settings().sms_segment_budget
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # 11:00 in New York, 23:00 in Shanghai
 LINK = "https://pay.example.com/chat/eyJiIjo0Mn0.awW4Lw.SrTd_DL9t_hKh3IVI5q58nsd9TI"
 DEBT_WORDS = ("$", "¥", "late", "due", "overdue", "owe", "逾期", "应还", "欠", "还款")
