@@ -168,7 +168,9 @@ def _finish(
         if result is not None:
             message.status = result.status
             message.provider_message_id = result.provider_message_id
-            message.segments = result.segments
+            if result.segments is not None:  # the provider's own count wins over ours
+                message.segments = result.segments
+                message.cost_estimate = result.segments * runtime.settings.sms_segment_cost
             apply_early_reports(session, message)
         elif error is not None:
             message.status = failure_status(error)

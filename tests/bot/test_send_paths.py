@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from bot.models import ContactPoint, GateDecision, Message, SinkMessage
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.transcript import open_conversation
+from channels.base import with_options
 from tests.conftest import BACKENDS, create_database, drop_database
 from tests.factories import make_account
 
@@ -187,3 +189,19 @@ async def test_first_bot_turn_is_disclosed_by_delivery_aius01(runtime: Runtime) 
     assert first.status != "blocked"
     assert first.text == "Automated assistant: You have $250.00 due."
     assert second.text == "Anything else?"
+
+
+async def test_sms_segments_and_cost_are_stored(runtime: Runtime) -> None:
+    """A 71-character Chinese reply is two UCS-2 segments and costs two segments."""
+    conv_id, address = _conversation(runtime)
+    text = "自动助手：" + "您" * 66  # 71 characters, one over the single UCS-2 segment
+    message = await deliver(
+        runtime, Draft(conv_id, address, text, sender="bot", purpose="reply", reason="t"), NOW
+    )
+    assert (message.segments, message.cost_estimate) == (2, Decimal("0.0158"))
+
+
+def test_buttons_become_text_options_where_there_are_no_buttons() -> None:
+    buttons = ({"title": "3 months", "payload": "/x"}, {"title": "6 months", "payload": "/y"})
+    assert with_options("Pick one:", buttons) == "Pick one:\n3 months / 6 months"
+    assert with_options("Hi", ()) == "Hi"
