@@ -9,7 +9,6 @@ A request the policy never allows raises :class:`OfferError`.
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -18,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.clock import add_months
 from bot.models import Arrangement
 from bot.policy import Policy, StagePolicy
 
@@ -71,13 +71,6 @@ class Offer:
             "approval_reasons": list(self.approval_reasons),
             **self.details,
         }
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day ``months`` later, clamped to the month's end (Jan 31 -> Feb 28/29)."""
-    years, month0 = divmod(day.month - 1 + months, 12)
-    year, month = day.year + years, month0 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def split_evenly(total: Decimal, parts: int) -> tuple[Decimal, ...]:

@@ -35,7 +35,7 @@ from sqlalchemy import exists, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.accounts import STAGE_ORDER, account_balance
-from bot.clock import local_date
+from bot.clock import add_months, local_date
 from bot.models import Base, Borrower, Loan
 
 CENT = Decimal("0.01")
@@ -476,13 +476,6 @@ def _month_days(year: int, month: int) -> int:
     if month == 12:
         return 31
     return (date(year, month + 1, 1) - timedelta(days=1)).day
-
-
-def add_months(d: date, months: int, day_of_month: int | None = None) -> date:
-    """``d`` moved by ``months`` on ``day_of_month`` (default ``d.day``), clamped to month end."""
-    year, month0 = divmod(d.year * 12 + d.month - 1 + months, 12)
-    month = month0 + 1
-    return date(year, month, min(day_of_month or d.day, _month_days(year, month)))
 
 
 # --------------------------------------------------------------------------- plans
