@@ -3,6 +3,6 @@
 Importing the modules registers their ``Action`` subclasses with rasa-sdk.
 """
 
-from dialogues.actions import amount, handoff, session
+from dialogues.actions import amount, handoff, plans, session
 
-__all__ = ["amount", "handoff", "session"]
+__all__ = ["amount", "handoff", "plans", "session"]

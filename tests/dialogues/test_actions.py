@@ -51,7 +51,7 @@ async def run(action: Action, sender: str, **tracker: Any) -> tuple[list[Any], l
     return events, said
 
 
-def test_the_package_registers_exactly_the_four_actions() -> None:
+def test_the_package_registers_exactly_the_domain_actions() -> None:
     executor = ActionExecutor()
     executor.register_package("dialogues.actions")
     assert set(executor.actions) == {
@@ -59,6 +59,8 @@ def test_the_package_registers_exactly_the_four_actions() -> None:
         "action_tell_amount_due",
         "action_tell_due_date",
         "action_handoff",
+        "action_offer_plans",
+        "action_choose_plan",
     }
 
 

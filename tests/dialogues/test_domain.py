@@ -20,12 +20,18 @@ DESIGN_INTENTS = [
     "dispute_debt", "wrong_number", "request_human", "stop_contact",
     "has_lawyer", "bankruptcy", "deceased", "complaint",
     "ask_if_bot", "inform_identity",
+    "choose_plan",  # added after DESIGN.md section 4: picking a plan from the offered menu
 ]  # fmt: skip
 MUST_HANDOFF = {
     "dispute_debt", "request_human", "has_lawyer", "bankruptcy", "deceased", "complaint"
 }  # fmt: skip
 CJK = re.compile(r"[\u4e00-\u9fff]")
-SAMPLE_VALUES = {"amount": "¥12,345.67", "due_date": "2026年12月31日"}
+SAMPLE_VALUES = {
+    "amount": "¥12,345.67",
+    "due_date": "2026年12月31日",
+    "months": "12",
+    "total": "¥12,345.67",
+}
 DOMAIN = load_yaml("domain.yml")
 
 
@@ -103,6 +109,8 @@ def test_custom_actions_are_declared() -> None:
         "action_tell_amount_due",
         "action_tell_due_date",
         "action_handoff",
+        "action_offer_plans",
+        "action_choose_plan",
     }
     assert DOMAIN["session_config"]["carry_over_slots_to_new_session"] is True
 

@@ -68,6 +68,58 @@ def test_web_chat_answers_the_amount(stack: Stack, browser: Browser) -> None:
     page.close()
 
 
+def test_scripted_conversation_amount_installments_pick_a_plan(
+    stack: Stack, browser: Browser
+) -> None:
+    """Ask the amount, ask for installments, pick a plan from the quick replies."""
+    engine = make_engine(stack.database_url)
+    with session_factory(engine)() as session, session.begin():
+        borrower_id = make_account(
+            session,
+            now=now_utc(),
+            dpd=12,
+            phone=f"+1404556{uuid.uuid4().int % 10000:04d}",
+            installment=Decimal("400.00"),
+        ).id
+    engine.dispose()
+    token = make_chat_token(stack.runtime_settings.secret_key or "", borrower_id)
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(f"{stack.app.url}/chat/{token}")
+    box = page.get_by_label("Message")
+
+    box.fill("how much do i owe")
+    box.press("Enter")
+    expect(page.locator(".msg.bot").last).to_contain_text("$400.00", timeout=20_000)
+    box.fill("can i pay in installments?")
+    box.press("Enter")
+    options = page.get_by_role("group", name="Suggested replies").get_by_role("button")
+    expect(options.first).to_contain_text("3 months", timeout=20_000)
+    titles = options.all_inner_texts()
+    assert any("needs approval" in t for t in titles)  # 12 months is beyond the bot's say
+    options.first.focus()
+    page.keyboard.press("Enter")  # keyboard use, as a screen-reader user would
+
+    expect(page.locator(".msg.me").last).to_have_text(titles[0])
+    expect(page.locator(".msg.bot").last).to_contain_text("Your plan is set", timeout=20_000)
+    expect(page.locator(".quick")).to_have_count(0)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "webchat-plan.png"), full_page=True)
+    page.close()
+    with stack.app.client() as api:
+        conv = api.get(f"/api/accounts/{borrower_id}/conversations").json()[0]
+        inbound = [
+            m
+            for m in api.get(f"/api/conversations/{conv['id']}/messages").json()
+            if m["direction"] == "inbound"
+        ]
+    assert [m["intent"] for m in inbound] == [
+        "ask_amount_due",
+        "request_installments",
+        "choose_plan",
+    ]
+    assert inbound[-1]["text"] == titles[0]  # the transcript shows what the borrower chose
+
+
 def test_tampered_link_gets_a_clear_page(stack: Stack, browser: Browser) -> None:
     page = browser.new_page()
     response = page.goto(f"{stack.app.url}/chat/forged.token.value")
