@@ -23,6 +23,7 @@ from bot.transcript import open_conversation
 from channels.templates_render import format_money, render
 from channels.unsubscribe import unsubscribe_headers, unsubscribe_url
 from scheduler.planner import stale_claim_cutoff
+from scheduler.suspension import is_dunning, suspension_reason
 
 ROW_STATE_BY_MESSAGE = {
     "blocked": "denied",
@@ -67,15 +68,22 @@ def expire_stale_claims(session: Session, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _draft(runtime: Runtime, row_id: int, now: datetime) -> Draft | None:
+def _draft(runtime: Runtime, row_id: int, now: datetime) -> Draft | str:
+    """The message for this row, or why it is no longer worth sending."""
     s = runtime.settings
     with runtime.factory() as session, session.begin():
         row = session.get_one(OutboxRow, row_id)
         borrower = load_borrower(session, row.borrower_id)
         point = session.get_one(ContactPoint, row.contact_point_id)
         if borrower is None:
-            return None
+            return "no_account"
         balance = account_balance(borrower, now)
+        if is_dunning(row.campaign_step):
+            reason = suspension_reason(session, borrower.id)
+            if reason is not None:
+                return reason
+            if balance.stage == "current" or balance.amount_due <= 0:
+                return "paid"
         loan = next((lb for lb in balance.loans if lb.loan_id == row.loan_id), balance.worst)
         secret = s.secret_key or ""  # required by dispatch()
         unsub_headers = unsubscribe_headers(s.effective_public_url, secret, point.id)
@@ -134,7 +142,7 @@ def retry_delay(attempts: int, base_seconds: int, rng: random.Random) -> timedel
     return timedelta(seconds=rng.uniform(ceiling / 2, ceiling))
 
 
-def _settle(runtime: Runtime, row_id: int, message: Message | None, now: datetime) -> str:
+def _settle(runtime: Runtime, row_id: int, message: Message | str, now: datetime) -> str:
     """Copy the outcome of the send onto the outbox row; returns the row's new state.
 
     A deferred send (429, 5xx, connection refused: it never reached the provider) goes
@@ -144,8 +152,8 @@ def _settle(runtime: Runtime, row_id: int, message: Message | None, now: datetim
     s = runtime.settings
     with runtime.factory() as session, session.begin():
         row = session.get_one(OutboxRow, row_id)
-        if message is None:
-            row.state, row.error_code = "cancelled", "no_account"
+        if isinstance(message, str):  # a payment, promise or plan made it pointless
+            row.state, row.error_code = "cancelled", message
             return row.state
         row.message_id, row.provider_message_id = message.id, message.provider_message_id
         row.error_code, row.gate_decision_id = message.error_code, message.gate_decision_id
@@ -171,7 +179,7 @@ async def dispatch(runtime: Runtime, now: datetime, limit: int = 200) -> Dispatc
     result = DispatchResult(claimed=len(ids))
     for row_id in ids:
         draft = await asyncio.to_thread(_draft, runtime, row_id, now)
-        message = await deliver(runtime, draft, now) if draft is not None else None
+        message = draft if isinstance(draft, str) else await deliver(runtime, draft, now)
         state = await asyncio.to_thread(_settle, runtime, row_id, message, now)
         result.states[state] = result.states.get(state, 0) + 1
     return result

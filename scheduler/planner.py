@@ -16,8 +16,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from bot.accounts import account_balance
-from bot.models import Borrower, Handoff, Loan, OutboxRow
+from bot.models import Borrower, Loan, OutboxRow
 from bot.policy import StagePolicy, active_policy
+from scheduler.suspension import suspended_accounts
 
 SEND_FROM = time(9, 0)  # local time the day's reminders start
 PLAN_UNTIL = time(20, 0)  # after this local time nothing more is planned for today
@@ -58,10 +59,9 @@ def _last_reminders(session: Session) -> dict[tuple[int, str], date]:
 
 def plan(session: Session, now: datetime) -> PlanResult:
     """Write today's reminder rows for every account that is due one."""
-    handoff_open = select(Handoff.borrower_id).where(Handoff.state.in_(("open", "claimed")))
     stmt = (
         select(Borrower)
-        .where(Borrower.cease_reason.is_(None), Borrower.id.not_in(handoff_open))
+        .where(*(Borrower.id.not_in(ids) for ids in suspended_accounts().values()))
         .options(
             selectinload(Borrower.contact_points),
             selectinload(Borrower.loans).selectinload(Loan.installments),

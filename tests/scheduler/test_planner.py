@@ -94,3 +94,38 @@ def test_pre_due_notice_once_per_due_date(session: Session) -> None:
     for day in range(3):
         plan(session, NOW + timedelta(days=day))
     assert len(rows_for(session, b.id)) == 1
+
+
+def test_open_promise_and_plan_in_good_standing_suspend_dunning(session: Session) -> None:
+    from decimal import Decimal
+
+    from bot.models import Arrangement, PromiseToPay
+
+    promised = make_account(session, now=NOW, dpd=10)
+    planned = make_account(session, now=NOW, dpd=10)
+    broken = make_account(session, now=NOW, dpd=10)
+    for b, state in ((promised, "open"), (broken, "broken")):
+        session.add(
+            PromiseToPay(
+                borrower_id=b.id,
+                loan_id=b.loans[0].id,
+                amount=Decimal("50"),
+                promised_date=NOW.date() + timedelta(days=3),
+                state=state,
+            )
+        )
+    session.add(
+        Arrangement(
+            borrower_id=planned.id,
+            loan_id=planned.loans[0].id,
+            kind="installment_plan",
+            state="approved",
+            terms={},
+            total_cost=Decimal("260.00"),
+        )
+    )
+    session.flush()
+    plan(session, NOW)
+    assert rows_for(session, promised.id) == []
+    assert rows_for(session, planned.id) == []
+    assert len(rows_for(session, broken.id)) == 1  # a broken promise resumes dunning
