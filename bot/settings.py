@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     dispatch_backoff_seconds: int = Field(default=60, ge=1)
     plan_interval_minutes: int = Field(default=30, ge=1)
     heartbeat_stale_seconds: int = Field(default=60, ge=5)
+    handoff_sla_minutes: int = Field(default=60, ge=1)
+    leader_retry_seconds: int = Field(default=5, ge=1)
     chat_link_ttl_hours: int = Field(default=72, ge=1)
 
     @classmethod

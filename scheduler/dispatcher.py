@@ -10,6 +10,7 @@ import asyncio
 import random
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from bot.accounts import account_balance, load_borrower
 from bot.chat_links import chat_url
 from bot.delivery import Draft, deliver
-from bot.models import ContactPoint, Message, OutboxRow
+from bot.models import ContactPoint, Message, OutboxRow, PromiseToPay
 from bot.runtime import Runtime
 from bot.transcript import open_conversation
 from channels.templates_render import format_money, render
@@ -78,12 +79,17 @@ def _draft(runtime: Runtime, row_id: int, now: datetime) -> Draft | str:
         if borrower is None:
             return "no_account"
         balance = account_balance(borrower, now)
+        promise: PromiseToPay | None = None
         if is_dunning(row.campaign_step):
             reason = suspension_reason(session, borrower.id)
             if reason is not None:
                 return reason
             if balance.stage == "current" or balance.amount_due <= 0:
                 return "paid"
+        else:
+            promise = session.get(PromiseToPay, int(row.campaign_step.split(":", 1)[1]))
+            if promise is None or promise.state != "open":
+                return "promise_settled"
         loan = next((lb for lb in balance.loans if lb.loan_id == row.loan_id), balance.worst)
         secret = s.secret_key or ""  # required by dispatch()
         unsub_headers = unsubscribe_headers(s.effective_public_url, secret, point.id)
@@ -117,14 +123,16 @@ def _draft(runtime: Runtime, row_id: int, now: datetime) -> Draft | str:
             purpose="reminder",
             reason=f"reminder {row.campaign_step} (outbox {row.id})",
             idempotency_key=row.idempotency_key,
+            headers=tuple(unsub_headers.items()) if row.channel == "email" else (),
         )
+        if promise is not None:
+            return _promise_draft(base, ctx, promise, balance.currency, row.channel)
         if row.channel == "email":
             return replace(
                 base,
                 text=render("email.txt.j2", **ctx),
                 subject=render("email_subject.j2", **ctx),
                 html=render("email.html.j2", **ctx),
-                headers=tuple(unsub_headers.items()),
             )
         if row.channel == "push":
             return replace(
@@ -134,6 +142,27 @@ def _draft(runtime: Runtime, row_id: int, now: datetime) -> Draft | str:
                 metadata=(("deep_link", link), ("kind", "reminder")),
             )
         return replace(base, text=render("sms.j2", **ctx))
+
+
+def _promise_draft(
+    base: Draft, ctx: dict[str, Any], promise: PromiseToPay, currency: str, channel: str
+) -> Draft:
+    """The day-before reminder of a promise to pay, on any channel."""
+    ctx = ctx | {
+        "channel": channel,
+        "promised_date": str(promise.promised_date),
+        "promise_amount": format_money(promise.amount, currency),
+    }
+    text = render("promise.j2", **ctx)
+    subject = render("promise.j2", part="subject", **ctx) if channel in ("email", "push") else None
+    extra: dict[str, Any] = {
+        "text": text,
+        "subject": subject,
+        "reason": base.reason.replace("reminder", "promise reminder", 1),
+    }
+    if channel == "push":
+        extra["metadata"] = (("deep_link", ctx["chat_url"]), ("kind", "promise_reminder"))
+    return replace(base, **extra)
 
 
 def retry_delay(attempts: int, base_seconds: int, rng: random.Random) -> timedelta:

@@ -1,6 +1,9 @@
 """Job functions: module-level with primitive arguments, as a persistent job store needs.
 
 Each job builds nothing itself: it uses the process's runtime, set by ``scheduler.runner``.
+The leader-only jobs also return at once when this process does not lead (see
+``scheduler.runner``: they are only scheduled on the leader, this covers a run already
+under way when leadership is lost).
 """
 
 from __future__ import annotations
@@ -8,14 +11,19 @@ from __future__ import annotations
 import logging
 import os
 
+from sqlalchemy import delete
+
 from bot.clock import now_utc
 from bot.models import Heartbeat
+from bot.policy import active_policy
 from bot.runtime import Runtime
+from scheduler import followups, leader
 from scheduler.dispatcher import dispatch
 from scheduler.planner import plan
 
 log = logging.getLogger(__name__)
 _runtime: Runtime | None = None
+HANDOFF_SLA_MINUTES = 60  # default of the requested setting ``handoff_sla_minutes``
 
 
 def bind_runtime(runtime: Runtime | None) -> None:
@@ -29,12 +37,56 @@ def runtime() -> Runtime:
     return _runtime
 
 
+def _leads(job: str) -> bool:
+    if not leader.is_leader():
+        log.info("%s skipped: this process does not lead", job)
+        return False
+    return True
+
+
 def plan_job() -> None:
+    if not _leads("plan"):
+        return
     now = now_utc()
     rt = runtime()
     with rt.factory() as session, session.begin():
         result = plan(session, now)
     log.info("planned %d reminder rows over %d accounts", result.planned, result.considered)
+
+
+def promise_reminders_job() -> None:
+    if not _leads("promise reminders"):
+        return
+    with runtime().factory() as session, session.begin():
+        added = followups.plan_promise_reminders(session, now_utc())
+    log.info("queued %d promise reminders", added)
+
+
+def promise_checks_job() -> None:
+    if not _leads("promise checks"):
+        return
+    with runtime().factory() as session, session.begin():
+        decided = followups.settle_promises(session, now_utc(), active_policy())
+    log.info("settled %d promises", len(decided))
+
+
+def handoff_sla_job() -> None:
+    if not _leads("handoff SLA"):
+        return
+    sla = int(getattr(runtime().settings, "handoff_sla_minutes", HANDOFF_SLA_MINUTES))
+    with runtime().factory() as session, session.begin():
+        escalated = followups.escalate_handoffs(session, now_utc(), sla)
+    if escalated:
+        log.warning("handoffs past their %d-minute SLA: %s", sla, escalated)
+
+
+def kpi_snapshot_job() -> None:
+    if not _leads("KPI snapshot"):
+        return
+    with runtime().factory() as session, session.begin():
+        day = followups.snapshot_kpis(session, now_utc())
+    if day is not None:
+        log.info("KPI snapshot stored for %s", day)
 
 
 async def dispatch_job(limit: int = 200) -> None:
@@ -43,7 +95,21 @@ async def dispatch_job(limit: int = 200) -> None:
         log.info("dispatched %d rows: %s", result.claimed, result.states)
 
 
+def heartbeat_component() -> str:
+    """``scheduler`` for the leader (what /api/health reads), ``scheduler-<pid>`` else."""
+    return "scheduler" if leader.is_leader() else f"scheduler-{os.getpid()}"
+
+
 def heartbeat_job() -> None:
     rt = runtime()
     with rt.factory() as session, session.begin():
-        session.merge(Heartbeat(component="scheduler", pid=os.getpid(), beat_at=now_utc()))
+        session.merge(
+            Heartbeat(component=heartbeat_component(), pid=os.getpid(), beat_at=now_utc())
+        )
+
+
+def clear_follower_heartbeat() -> None:
+    """Remove this process's follower row on a clean stop (the leader row is kept: it
+    simply goes stale, which is what /api/health should see when nobody leads)."""
+    with runtime().factory() as session, session.begin():
+        session.execute(delete(Heartbeat).where(Heartbeat.component == f"scheduler-{os.getpid()}"))

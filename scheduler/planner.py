@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -102,7 +103,7 @@ def _plan_borrower(
         if point.channel not in channels or not point.contactable:
             continue
         key = f"{borrower.id}:{step}:{point.channel}:{today.isoformat()}"
-        count += _insert_once(
+        count += insert_outbox_once(
             session,
             {
                 "idempotency_key": key,
@@ -129,15 +130,17 @@ def _stage_channels(stage: str) -> tuple[str, ...]:
     return policy_stage.channels if policy_stage is not None else ()
 
 
-def _insert_once(session: Session, values: dict[str, object]) -> int:
+def insert_outbox_once(session: Session, values: dict[str, Any]) -> int:
+    """Insert an outbox row unless its idempotency key exists; returns 1 or 0."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = (
         insert(OutboxRow)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(OutboxRow.id)  # psycopg reports rowcount -1 here: count returned rows
     )
-    return int(getattr(session.execute(stmt), "rowcount", 0) or 0)
+    return len(session.execute(stmt).all())
 
 
 def stale_claim_cutoff(now: datetime) -> datetime:

@@ -84,3 +84,30 @@ def test_payment_and_promise_cancel_queued_reminders(
     assert (rows[ids[1]].state, rows[ids[1]].error_code) == ("cancelled", "promise_open")
     assert rows[ids[2]].state == "sent"
     assert len(sent_to) == 1
+
+
+def test_promise_reminder_goes_out_the_day_before_even_while_dunning_waits(
+    setup: tuple[sessionmaker[Session], Settings],
+) -> None:
+    from scheduler.followups import plan_promise_reminders
+
+    factory, settings = setup
+    with factory() as session, session.begin():
+        b = make_account(session, now=NOW, dpd=6)
+        session.add(
+            PromiseToPay(
+                borrower_id=b.id,
+                loan_id=b.loans[0].id,
+                amount=Decimal("120.50"),
+                promised_date=NOW.date() + timedelta(days=1),
+                created_at=NOW - timedelta(days=3),
+            )
+        )
+        session.flush()
+        plan(session, NOW - timedelta(hours=1))  # dunning: suspended by the open promise
+        assert plan_promise_reminders(session, NOW - timedelta(hours=1)) == 1
+
+    assert run(settings) == {"sent": 1}
+    with factory() as session:
+        (body,) = session.scalars(select(SinkMessage.body))
+    assert "$120.50" in body and "tomorrow" in body and "STOP" in body
