@@ -834,7 +834,7 @@ def seed_portfolio(
     summary.stages = {s: stages[s] for s in STAGES}
     summary.languages = dict(sorted(languages.items()))
     summary.jurisdictions = dict(sorted(jurisdictions.items()))
-    summary.verified = _verify_sample(session, expected, now)
+    summary.verified = verify_sample(session, expected, now)
     summary.seconds = _time.perf_counter() - started
     return summary
 
@@ -941,7 +941,7 @@ def _write_batch(session: Session, plans: Sequence[AccountPlan], summary: SeedSu
     return borrower_ids
 
 
-def _verify_sample(session: Session, expected: list[tuple[int, str]], now: datetime) -> int:
+def verify_sample(session: Session, expected: list[tuple[int, str]], now: datetime) -> int:
     """Re-read an evenly spread sample and check bot.accounts agrees with the plan."""
     if not expected:
         return 0

@@ -10,19 +10,29 @@ from bot.seed import seed_portfolio
 
 
 def seed_with_progress(database_url: str, accounts: int, rng_seed: int = 42) -> str:
+    """Seed with a progress bar: COPY on PostgreSQL (bot.seed_copy), bulk INSERTs elsewhere."""
     engine = make_engine(database_url)
-    factory = session_factory(engine)
     columns = (TextColumn("seeding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns) as bar, factory() as session, session.begin():
-        task = bar.add_task("seed", total=accounts)
-        summary = seed_portfolio(
-            session,
-            accounts,
-            now=now_utc(),
-            rng_seed=rng_seed,
-            progress=lambda n: bar.update(task, completed=n),
-        )
-    engine.dispose()
+    try:
+        with Progress(*columns) as bar:
+            task = bar.add_task("seed", total=accounts)
+
+            def progress(n: int) -> None:
+                bar.update(task, completed=n)
+
+            if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+                from bot.seed_copy import copy_portfolio
+
+                summary = copy_portfolio(
+                    engine, accounts, now=now_utc(), rng_seed=rng_seed, progress=progress
+                )
+            else:
+                with session_factory(engine)() as session, session.begin():
+                    summary = seed_portfolio(
+                        session, accounts, now=now_utc(), rng_seed=rng_seed, progress=progress
+                    )
+    finally:
+        engine.dispose()
     return str(summary)
 
 

@@ -1,0 +1,493 @@
+"""Seed the synthetic portfolio into PostgreSQL with COPY (the fast path of bot.seed).
+
+``copy_portfolio`` writes the same rows as ``bot.seed.seed_portfolio`` for the same
+(``accounts``, ``now``, ``rng_seed``): it streams ``bot.seed.plan_accounts`` in chunks,
+encodes each chunk as COPY text and sends it with one ``COPY ... FROM STDIN`` per table,
+all in one transaction. Only a few chunks are alive at a time, so memory stays flat.
+
+* Ids are assigned here, not by the server: the five tables are locked against other
+  writers (readers are not blocked), each run takes the ids after its sequence's current
+  value and sets the sequence past the last id used at the end. Child rows reference
+  their parents without a round trip.
+* Planning is pure Python and single-threaded (the plans must come out of one random
+  stream to stay deterministic); the COPY of chunk k runs on a writer thread while the
+  planner builds chunk k+1, so planner and server work at the same time.
+* On empty tables (a fresh database) the foreign keys and the plain secondary indexes
+  of the five tables are dropped for the load and created again, from their own
+  definitions, before the transaction commits: one validation pass and one sorted
+  index build are much cheaper than a check and a random B-tree insert per row.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import queue
+import threading
+import time as _time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from itertools import islice
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
+
+from bot.seed import (
+    STAGES,
+    VERIFY_SAMPLE,
+    AccountPlan,
+    SeedConflictError,
+    SeedSummary,
+    verify_sample,
+    plan_accounts,
+)
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 2_000
+QUEUE_CHUNKS = 2  # encoded chunks waiting for the writer thread (bounds memory)
+
+TABLES: dict[str, tuple[str, ...]] = {
+    "borrowers": (
+        "id",
+        "external_ref",
+        "full_name",
+        "language",
+        "timezone",
+        "jurisdiction",
+        "birth_year",
+        "id_last4",
+        "credit_score",
+        "cease_reason",
+        "created_at",
+    ),
+    "contact_points": (
+        "id",
+        "borrower_id",
+        "channel",
+        "address",
+        "consent",
+        "opted_out_at",
+        "verified",
+        "invalid",
+        "is_primary",
+        "created_at",
+    ),
+    "loans": (
+        "id",
+        "borrower_id",
+        "reference",
+        "product",
+        "currency",
+        "principal",
+        "annual_rate",
+        "timezone",
+        "profile",
+        "grace_days",
+        "opened_on",
+        "status",
+        "created_at",
+    ),
+    "installments": (
+        "id",
+        "loan_id",
+        "seq",
+        "due_date",
+        "principal_due",
+        "interest_due",
+        "fees_due",
+        "amount_paid",
+    ),
+    "payments": ("id", "loan_id", "amount", "received_at", "method", "reference"),
+}
+NULL = "\\N"
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _text(value: str) -> str:
+    """A string as a COPY text field."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_ESCAPES)
+    return value
+
+
+def _bool(value: bool) -> str:
+    return "t" if value else "f"
+
+
+@dataclass
+class _Ids:
+    """The next id to hand out per table."""
+
+    borrowers: int
+    contact_points: int
+    loans: int
+    installments: int
+    payments: int
+
+
+class _Encoder:
+    """Turns plans into COPY text, with memos for the slow str() of dates and times."""
+
+    def __init__(self, ids: _Ids) -> None:
+        self.ids = ids
+        self.dates: dict[date, str] = {}
+        self.loan_created: dict[tuple[date, str], str] = {}
+        self.zones: dict[str, ZoneInfo] = {}
+
+    def day(self, d: date) -> str:
+        s = self.dates.get(d)
+        if s is None:
+            s = self.dates[d] = d.isoformat()
+            if len(self.dates) > 100_000:
+                self.dates.clear()
+        return s
+
+    def loan_created_at(self, opened_on: date, tz: str) -> str:
+        # seed_portfolio: datetime.combine(opened_on, time(10), tzinfo=ZoneInfo(timezone))
+        key = (opened_on, tz)
+        s = self.loan_created.get(key)
+        if s is None:
+            zone = self.zones.get(tz)
+            if zone is None:
+                zone = self.zones[tz] = ZoneInfo(tz)
+            s = self.loan_created[key] = str(datetime.combine(opened_on, time(10), tzinfo=zone))
+            if len(self.loan_created) > 100_000:
+                self.loan_created.clear()
+        return s
+
+    def chunk(self, plans: Sequence[AccountPlan]) -> tuple[dict[str, bytes], list[int], Counts]:
+        ids = self.ids
+        day = self.day
+        borrowers: list[str] = []
+        contacts: list[str] = []
+        loans: list[str] = []
+        installments: list[str] = []
+        payments: list[str] = []
+        borrower_ids: list[int] = []
+        for p in plans:
+            bid = ids.borrowers
+            ids.borrowers += 1
+            borrower_ids.append(bid)
+            created = str(p.created_at)
+            borrowers.append(
+                f"{bid}\t{_text(p.external_ref)}\t{_text(p.full_name)}\t{_text(p.language)}\t"
+                f"{_text(p.timezone)}\t{_text(p.jurisdiction)}\t{p.birth_year}\t"
+                f"{_text(p.id_last4)}\t{p.credit_score}\t{NULL}\t{created}\n"
+            )
+            for c in p.contacts:
+                opted = NULL if c.opted_out_at is None else str(c.opted_out_at)
+                contacts.append(
+                    f"{ids.contact_points}\t{bid}\t{_text(c.channel)}\t{_text(c.address)}\t"
+                    f"{_bool(c.consent)}\t{opted}\t{_bool(c.verified)}\t{_bool(c.invalid)}\t"
+                    f"{_bool(c.is_primary)}\t{created}\n"
+                )
+                ids.contact_points += 1
+            for lp in p.loans:
+                lid = ids.loans
+                ids.loans += 1
+                loans.append(
+                    f"{lid}\t{bid}\t{_text(lp.reference)}\tpersonal\t{_text(lp.currency)}\t"
+                    f"{lp.principal}\t{lp.annual_rate}\t{_text(lp.timezone)}\t"
+                    f"{_text(lp.profile)}\t{lp.grace_days}\t{day(lp.opened_on)}\tactive\t"
+                    f"{self.loan_created_at(lp.opened_on, lp.timezone)}\n"
+                )
+                iid = ids.installments
+                for i in lp.installments:
+                    installments.append(
+                        f"{iid}\t{lid}\t{i.seq}\t{day(i.due_date)}\t{i.principal_due}\t"
+                        f"{i.interest_due}\t0.00\t{i.amount_paid}\n"
+                    )
+                    iid += 1
+                ids.installments = iid
+                for pay in lp.payments:
+                    payments.append(
+                        f"{ids.payments}\t{lid}\t{pay.amount}\t{pay.received_at}\t"
+                        f"{_text(pay.method)}\t{_text(pay.reference)}\n"
+                    )
+                    ids.payments += 1
+        data = {
+            "borrowers": "".join(borrowers).encode(),
+            "contact_points": "".join(contacts).encode(),
+            "loans": "".join(loans).encode(),
+            "installments": "".join(installments).encode(),
+            "payments": "".join(payments).encode(),
+        }
+        counts = Counts(len(plans), len(contacts), len(loans), len(installments), len(payments))
+        return data, borrower_ids, counts
+
+
+@dataclass
+class Counts:
+    accounts: int
+    contact_points: int
+    loans: int
+    installments: int
+    payments: int
+
+
+def _chunks(plans: Iterator[AccountPlan], size: int) -> Iterator[list[AccountPlan]]:
+    while chunk := list(islice(plans, size)):
+        yield chunk
+
+
+def copy_portfolio(
+    bind: Engine | Connection,
+    accounts: int,
+    *,
+    now: datetime,
+    rng_seed: int = 42,
+    progress: Callable[[int], None] | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    defer_indexes: bool | None = None,
+) -> SeedSummary:
+    """Write ``accounts`` synthetic borrowers to PostgreSQL with COPY; the same rows as
+    ``bot.seed.seed_portfolio`` writes for the same ``accounts``, ``now`` and ``rng_seed``.
+
+    ``bind`` is a SQLAlchemy Engine (a transaction of its own, committed on success) or a
+    Connection (the caller's transaction: nothing is committed). The driver must be
+    psycopg 3. ``progress(n_written)`` is called after each chunk of ``chunk_size``
+    accounts. ``defer_indexes`` drops and recreates foreign keys and plain indexes of the
+    five tables around the load; by default only when those tables are empty. Raises
+    ``SeedConflictError`` when the first planned account already exists.
+    """
+    if isinstance(bind, Engine):
+        with bind.begin() as conn:
+            return _copy(conn, accounts, now, rng_seed, progress, chunk_size, defer_indexes)
+    return _copy(bind, accounts, now, rng_seed, progress, chunk_size, defer_indexes)
+
+
+def _copy(
+    bind: Connection,
+    accounts: int,
+    now: datetime,
+    rng_seed: int,
+    progress: Callable[[int], None] | None,
+    chunk_size: int,
+    defer_indexes: bool | None,
+) -> SeedSummary:
+    if bind.dialect.name != "postgresql" or bind.dialect.driver != "psycopg":
+        raise ValueError("copy_portfolio needs a postgresql+psycopg connection")
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    if accounts < 0:
+        raise ValueError("accounts must not be negative")
+
+    started = _time.perf_counter()
+    summary = SeedSummary()
+    stages: Counter[str] = Counter()
+    languages: Counter[str] = Counter()
+    jurisdictions: Counter[str] = Counter()
+    # (borrower id, planned stage) of the accounts verify_sample re-reads: the same
+    # evenly spread sample seed_portfolio checks, kept as we go so memory stays flat.
+    expected: list[tuple[int, str]] = []
+    step = max(1, accounts // VERIFY_SAMPLE)
+    dbapi = bind.connection.driver_connection
+    assert dbapi is not None
+    with dbapi.cursor() as cursor:
+        cursor.execute(
+            "LOCK TABLE borrowers, contact_points, loans, installments, payments"
+            " IN SHARE ROW EXCLUSIVE MODE"
+        )
+        if accounts:
+            first = next(plan_accounts(1, now, rng_seed)).external_ref
+            cursor.execute("SELECT 1 FROM borrowers WHERE external_ref = %s", (first,))
+            if cursor.fetchone():
+                raise SeedConflictError(
+                    f"account {first} already exists; the portfolio has been seeded before"
+                )
+        if defer_indexes is None:
+            cursor.execute(
+                "SELECT NOT EXISTS (SELECT FROM borrowers) AND NOT EXISTS (SELECT FROM loans)"
+                " AND NOT EXISTS (SELECT FROM contact_points)"
+                " AND NOT EXISTS (SELECT FROM installments)"
+                " AND NOT EXISTS (SELECT FROM payments)"
+            )
+            row = cursor.fetchone()
+            defer_indexes = bool(row and row[0])
+        recreate = _drop_deferrable(cursor) if defer_indexes else []
+        sequences, first_ids = _sequence_starts(cursor)
+        encoder = _Encoder(_Ids(**first_ids))
+
+        writer = _Writer(cursor)
+        writer.start()
+        reported = 0
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # plans hold no cycles; collections only slow the planner down
+        try:
+            for chunk in _chunks(plan_accounts(accounts, now, rng_seed), chunk_size):
+                data, ids, counts = encoder.chunk(chunk)
+                writer.put(data, counts)
+                for bid, p in zip(ids, chunk, strict=True):
+                    if p.index % step == 0:
+                        expected.append((bid, p.stage))
+                    stages[p.stage] += 1
+                    languages[p.language] += 1
+                    jurisdictions[p.jurisdiction] += 1
+                if progress and writer.written.accounts > reported:
+                    reported = writer.written.accounts
+                    progress(reported)
+        except BaseException:
+            writer.stop()
+            raise
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        loaded = _time.perf_counter()
+        writer.finish()
+        written = writer.written
+        log.info(
+            "planned in %.1f s, copied in %.1f s (writer idle %.1f s)",
+            loaded - started,
+            _time.perf_counter() - started,
+            writer.idle,
+        )
+        if progress and written.accounts > reported:
+            progress(written.accounts)
+
+        for table, seq in sequences.items():
+            last = getattr(encoder.ids, table) - 1
+            if last >= first_ids[table]:
+                cursor.execute(
+                    "SELECT setval(%s, GREATEST(%s, (SELECT last_value FROM " + seq + ")))",
+                    (seq, last),
+                )
+        if recreate:
+            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            for statement in recreate:
+                t = _time.perf_counter()
+                cursor.execute(statement)
+                log.info("%.1f s: %s", _time.perf_counter() - t, statement)
+
+    summary.accounts = written.accounts
+    summary.contact_points = written.contact_points
+    summary.loans = written.loans
+    summary.installments = written.installments
+    summary.payments = written.payments
+    summary.stages = {s: stages[s] for s in STAGES}
+    summary.languages = dict(sorted(languages.items()))
+    summary.jurisdictions = dict(sorted(jurisdictions.items()))
+    # A savepoint around the re-read only: the copied rows stay in the caller's transaction.
+    t = _time.perf_counter()
+    with Session(bind=bind, join_transaction_mode="create_savepoint") as session:
+        summary.verified = verify_sample(session, expected, now)
+    log.info("verified a sample in %.1f s", _time.perf_counter() - t)
+    summary.seconds = _time.perf_counter() - started
+    return summary
+
+
+def _sequence_starts(cursor: Any) -> tuple[dict[str, str], dict[str, int]]:
+    """Each table's id sequence, and the first id this run may use (after the sequence's
+    last value and after the table's largest id)."""
+    sequences: dict[str, str] = {}
+    starts: dict[str, int] = {}
+    for table in TABLES:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", (table,))
+        row = cursor.fetchone()
+        if not row or not row[0]:
+            raise RuntimeError(f"{table}.id has no sequence")
+        seq = row[0]
+        cursor.execute(
+            f"SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM {seq}"
+        )
+        last_value = cursor.fetchone()[0]
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
+        max_id = cursor.fetchone()[0]
+        sequences[table] = seq
+        starts[table] = max(last_value, max_id) + 1
+    return sequences, starts
+
+
+def _drop_deferrable(cursor: Any) -> list[str]:
+    """Drop the foreign keys and the plain (non-constraint) indexes of the seeded tables;
+    return the statements that create them again."""
+    names = list(TABLES)
+    cursor.execute(
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE contype = 'f' AND conrelid = ANY(%s::regclass[]) ORDER BY conname",
+        (names,),
+    )
+    fks = cursor.fetchall()
+    cursor.execute(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+        " WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisprimary AND NOT EXISTS"
+        " (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
+        " ORDER BY 1",
+        (names,),
+    )
+    indexes = cursor.fetchall()
+    recreate: list[str] = []
+    for table, name, definition in fks:
+        cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        recreate.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+    for name, definition in indexes:
+        cursor.execute(f"DROP INDEX {name}")
+        recreate.insert(0, definition)  # indexes first: the FK checks may use them
+    return recreate
+
+
+_DONE = object()
+
+
+class _Writer(threading.Thread):
+    """Sends encoded chunks with COPY while the planner works on the next one."""
+
+    def __init__(self, cursor: Any) -> None:
+        super().__init__(name="seed-copy-writer", daemon=True)
+        self.cursor = cursor
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_CHUNKS)
+        self.written = Counts(0, 0, 0, 0, 0)
+        self.error: BaseException | None = None
+        self.idle = 0.0  # seconds spent waiting for the planner
+        self.sql = {
+            table: f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+            for table, columns in TABLES.items()
+        }
+
+    def run(self) -> None:
+        while True:
+            t = _time.perf_counter()
+            item = self.queue.get()
+            self.idle += _time.perf_counter() - t
+            if item is _DONE:
+                break
+            if self.error is not None:
+                continue  # drain: the planner learns of the error on its next put
+            data, counts = item
+            try:
+                for table, payload in data.items():
+                    if payload:
+                        with self.cursor.copy(self.sql[table]) as copy:
+                            copy.write(payload)
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the planner's thread
+                self.error = exc
+                continue
+            w = self.written
+            w.accounts += counts.accounts
+            w.contact_points += counts.contact_points
+            w.loans += counts.loans
+            w.installments += counts.installments
+            w.payments += counts.payments
+
+    def put(self, data: dict[str, bytes], counts: Counts) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((data, counts))
+
+    def finish(self) -> None:
+        """Wait for every queued chunk; raise the writer's error if there was one."""
+        self.queue.put(_DONE)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        """The planner failed: let the writer drain and end, without raising."""
+        if self.error is None:
+            self.error = RuntimeError("planning failed")
+        self.queue.put(_DONE)
+        self.join()

@@ -1,0 +1,212 @@
+"""bot.seed_copy: the COPY seeder writes what seed_portfolio writes, on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.db import make_engine
+from bot.models import Borrower, ContactPoint, Installment, Loan, Payment
+from bot.seed import SeedConflictError, seed_portfolio
+from bot.seed_copy import copy_portfolio
+from bot.settings import get_settings
+from tests.conftest import PG_URL, create_database, drop_database
+
+pytestmark = pytest.mark.skipif(not PG_URL, reason="needs ARREARS_TEST_DATABASE_URL")
+
+#: Every seeded table as rows keyed by natural keys instead of ids, in a fixed order.
+DUMPS = {
+    "borrowers": """
+        SELECT external_ref, full_name, language, timezone, jurisdiction, birth_year,
+               id_last4, credit_score, cease_reason, ability_to_pay, created_at
+        FROM borrowers ORDER BY external_ref""",
+    "contact_points": """
+        SELECT b.external_ref, c.channel, c.address, c.consent, c.opted_out_at, c.verified,
+               c.invalid, c.is_primary, c.created_at
+        FROM contact_points c JOIN borrowers b ON b.id = c.borrower_id
+        ORDER BY c.channel, c.address""",
+    "loans": """
+        SELECT b.external_ref, l.reference, l.product, l.currency, l.principal, l.annual_rate,
+               l.timezone, l.profile, l.grace_days, l.opened_on, l.status, l.created_at,
+               l.security
+        FROM loans l JOIN borrowers b ON b.id = l.borrower_id ORDER BY l.reference""",
+    "installments": """
+        SELECT l.reference, i.seq, i.due_date, i.principal_due, i.interest_due, i.fees_due,
+               i.amount_paid
+        FROM installments i JOIN loans l ON l.id = i.loan_id ORDER BY l.reference, i.seq""",
+    "payments": """
+        SELECT l.reference, p.amount, p.received_at, p.method, p.reference
+        FROM payments p JOIN loans l ON l.id = p.loan_id ORDER BY p.reference""",
+}
+SCHEMA = """
+    SELECT 'index', indexdef FROM pg_indexes
+    WHERE tablename IN ('borrowers', 'contact_points', 'loans', 'installments', 'payments')
+    UNION ALL
+    SELECT 'constraint', conrelid::regclass::text || ' ' || conname || ' '
+                         || pg_get_constraintdef(oid)
+    FROM pg_constraint
+    WHERE conrelid::regclass::text IN
+          ('borrowers', 'contact_points', 'loans', 'installments', 'payments')
+    ORDER BY 1, 2"""
+
+
+def _dump(engine: Engine) -> dict[str, list[Any]]:
+    with engine.connect() as conn:
+        return {table: [tuple(r) for r in conn.execute(text(sql))] for table, sql in DUMPS.items()}
+
+
+def _schema(engine: Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(SCHEMA))]
+
+
+@pytest.fixture
+def pg_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A fresh, migrated PostgreSQL database of its own."""
+    url = create_database("postgresql", tmp_path)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+    drop_database(url)
+
+
+@pytest.fixture
+def reference_engine(tmp_path: Path) -> Iterator[Engine]:
+    url = create_database("postgresql", tmp_path)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+    drop_database(url)
+
+
+def test_copy_writes_the_same_rows_as_seed_portfolio(
+    pg_engine: Engine, reference_engine: Engine, now: datetime
+) -> None:
+    schema_before = _schema(pg_engine)
+    with Session(reference_engine) as session, session.begin():
+        expected = seed_portfolio(session, 300, now=now, rng_seed=5, batch_size=64)
+
+    reported: list[int] = []
+    summary = copy_portfolio(
+        pg_engine, 300, now=now, rng_seed=5, progress=reported.append, chunk_size=64
+    )
+
+    assert summary == expected  # counts, stages, languages, jurisdictions, verified sample
+    assert summary.accounts == 300 and summary.verified == 100
+    copied, written = _dump(pg_engine), _dump(reference_engine)
+    for table in DUMPS:
+        assert len(copied[table]) == len(written[table]) > 0, table
+        assert copied[table] == written[table], table
+    # a canonical summary too: money per table and accounts per stage
+    with pg_engine.connect() as conn:
+        money = conn.execute(
+            text(
+                "SELECT (SELECT sum(principal) FROM loans), (SELECT sum(amount) FROM payments),"
+                " (SELECT sum(principal_due + interest_due) FROM installments),"
+                " (SELECT sum(amount_paid) FROM installments)"
+            )
+        ).one()
+    assert all(isinstance(m, Decimal) and m > 0 for m in money)
+    assert money[1] == money[3]  # every payment is allocated to its installment
+
+    # progress per chunk, ending at the total; the deferred keys and indexes are back
+    assert reported == sorted(reported) and reported[-1] == 300 and len(reported) >= 2
+    assert _schema(pg_engine) == schema_before == _schema(reference_engine)
+
+
+def test_sequences_move_past_the_copied_ids(pg_engine: Engine, now: datetime) -> None:
+    with Session(pg_engine) as session, session.begin():  # an existing borrower: no deferral
+        session.add(Borrower(external_ref="PRE-1", full_name="Before Seed"))
+    copy_portfolio(pg_engine, 40, now=now)
+
+    with Session(pg_engine) as session, session.begin():
+        borrower = Borrower(external_ref="POST-1", full_name="After Seed")
+        loan = Loan(
+            borrower=borrower,
+            reference="POST-1-L1",
+            currency="USD",
+            principal=Decimal("1000.00"),
+            annual_rate=Decimal("0.10"),
+            timezone="America/New_York",
+            profile="us",
+            opened_on=date(2026, 1, 1),
+        )
+        contact = ContactPoint(borrower=borrower, channel="sms", address="+12125550199")
+        installment = Installment(
+            loan=loan,
+            seq=1,
+            due_date=date(2026, 2, 1),
+            principal_due=Decimal("100.00"),
+            interest_due=Decimal("8.33"),
+        )
+        payment = Payment(
+            loan=loan,
+            amount=Decimal("10.00"),
+            received_at=datetime(2026, 2, 1, 12, tzinfo=UTC),
+            method="ach",
+            reference="POST-PAY",
+        )
+        session.add_all([borrower, contact, loan, installment, payment])
+        session.flush()  # ids from the sequences: no clash with the copied rows
+        rows: list[tuple[Any, Any]] = [
+            (Borrower, borrower),
+            (ContactPoint, contact),
+            (Loan, loan),
+            (Installment, installment),
+            (Payment, payment),
+        ]
+        for model, row in rows:
+            assert row.id == session.scalar(select(func.max(model.id))), model
+        assert session.scalar(select(func.count()).select_from(Borrower)) == 42
+
+
+def test_copy_in_the_callers_transaction_and_conflicts(pg_engine: Engine, now: datetime) -> None:
+    with pg_engine.connect() as conn:
+        trans = conn.begin()
+        summary = copy_portfolio(conn, 25, now=now, chunk_size=10)
+        assert summary.accounts == 25
+        assert conn.scalar(select(func.count()).select_from(Borrower)) == 25
+        trans.rollback()  # the caller's transaction: nothing was committed
+        assert conn.scalar(select(func.count()).select_from(Borrower)) == 0
+        conn.rollback()
+        with conn.begin():
+            copy_portfolio(conn, 25, now=now, chunk_size=10)
+        with pytest.raises(SeedConflictError), conn.begin():
+            copy_portfolio(conn, 5, now=now)
+        assert conn.scalar(select(func.count()).select_from(Borrower)) == 25
+
+
+def test_cli_seed_uses_copy_on_postgresql(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = pg_engine.url.render_as_string(hide_password=False)
+    monkeypatch.setenv("ARREARS_DATABASE_URL", url)
+    get_settings.cache_clear()
+    calls: list[int] = []
+    import bot.seed_copy
+
+    real = bot.seed_copy.copy_portfolio
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bot.seed_copy, "copy_portfolio", spy)
+    try:
+        result = CliRunner().invoke(app, ["seed", "--accounts", "500"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "seeded 500 accounts" in result.output
+    assert calls == [500]
+    with pg_engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Borrower)) == 500
