@@ -42,8 +42,8 @@ from bot.seed import (
     AccountPlan,
     SeedConflictError,
     SeedSummary,
-    verify_sample,
     plan_accounts,
+    verify_sample,
 )
 
 log = logging.getLogger(__name__)
