@@ -28,7 +28,11 @@ SUSPENSIONS: dict[str, tuple[InstrumentedAttribute[Any], ColumnElement[bool]]] =
 
 def suspended_accounts() -> dict[str, Select[Any]]:
     """Reason -> a query of the borrower ids it suspends (for set-based filters)."""
-    return {reason: select(col).where(cond) for reason, (col, cond) in SUSPENSIONS.items()}
+    # NOT IN over a NULL would exclude every account: a handoff may have no borrower.
+    return {
+        reason: select(col).where(cond, col.is_not(None))
+        for reason, (col, cond) in SUSPENSIONS.items()
+    }
 
 
 def suspension_reason(session: Session, borrower_id: int) -> str | None:

@@ -129,3 +129,16 @@ def test_open_promise_and_plan_in_good_standing_suspend_dunning(session: Session
     assert rows_for(session, promised.id) == []
     assert rows_for(session, planned.id) == []
     assert len(rows_for(session, broken.id)) == 1  # a broken promise resumes dunning
+
+
+def test_a_handoff_without_a_borrower_suspends_nobody(session: Session) -> None:
+    """NOT IN over a NULL borrower id would silently stop all dunning."""
+    from bot.models import Handoff
+
+    orphan = Conversation(borrower_id=None, channel="sms")
+    session.add(orphan)
+    session.flush()
+    session.add(Handoff(conversation_id=orphan.id, borrower_id=None, reason="bot_unavailable"))
+    b = make_account(session, now=NOW, dpd=10)
+    plan(session, NOW)
+    assert len(rows_for(session, b.id)) == 1
