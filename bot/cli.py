@@ -127,7 +127,7 @@ def model(force: Annotated[bool, typer.Option(help="Train even if up to date")] 
     typer.echo(f"{'trained' if trained else 'up to date'}: {path}")
 
 
-BENCHMARKS = ("gate",)
+BENCHMARKS = ("gate", "planner", "dispatcher")
 
 
 @app.command()

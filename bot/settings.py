@@ -94,6 +94,18 @@ class Settings(BaseSettings):
     dispatch_interval_seconds: int = Field(default=15, ge=1)
     dispatch_max_attempts: int = Field(default=5, ge=1)
     dispatch_backoff_seconds: int = Field(default=60, ge=1)
+    # A claimed row still not settled after this long is presumed lost by a crashed
+    # worker and becomes "unknown" (reconciled, never resent blindly).
+    dispatch_claim_timeout_seconds: int = Field(default=600, ge=30)
+    # Rows a worker sends concurrently (and claims at a time).
+    dispatch_concurrency: int = Field(default=4, ge=1, le=256)
+    # Per-sender rate limits (token buckets): a Twilio long code sends 1 message a second.
+    sms_rate_per_second: float = Field(default=1.0, gt=0)
+    email_rate_per_second: float = Field(default=10.0, gt=0)
+    push_rate_per_second: float = Field(default=100.0, gt=0)
+    sms_rate_burst: int = Field(default=1, ge=1)
+    email_rate_burst: int = Field(default=1, ge=1)
+    push_rate_burst: int = Field(default=1, ge=1)
     plan_interval_minutes: int = Field(default=30, ge=1)
     heartbeat_stale_seconds: int = Field(default=60, ge=5)
     handoff_sla_minutes: int = Field(default=60, ge=1)
