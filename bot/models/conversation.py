@@ -72,7 +72,18 @@ class Message(Base):
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 
 
+HANDOFF_STATES = ("open", "claimed", "closed")
+HANDOFF_OUTCOMES = ("bot", "human")
+
+
 class Handoff(Base):
+    """A conversation waiting for, or held by, a person.
+
+    ``open`` (nobody has it) -> ``claimed`` (``assignee`` has it) -> ``closed`` with an
+    outcome: ``bot`` (the bot resumes) or ``human`` (the account stays with people).
+    Priority is not stored: it depends on the account's stage and arrears, which move.
+    """
+
     __tablename__ = "handoffs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -83,3 +94,9 @@ class Handoff(Base):
     assignee: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    assigned_by: Mapped[str | None] = mapped_column(String(64))
+    first_response_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    close_outcome: Mapped[str | None] = mapped_column(String(16))
+    close_note: Mapped[str | None] = mapped_column(String(500))
