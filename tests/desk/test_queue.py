@@ -1,0 +1,193 @@
+"""The handoff queue: priority, SLA timers, claim/assign/release/close, and a claim race."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from bot.db import session_factory
+from bot.desk import queue as q
+from bot.handoff import open_handoff
+from bot.models import AuditEvent, Conversation, Handoff
+from tests.factories import make_account
+
+SLA = 60
+
+
+def handoff_for(
+    session: Session,
+    now: datetime,
+    *,
+    dpd: int = 10,
+    reason: str = "request_human",
+    age_minutes: int = 5,
+    installment: Decimal = Decimal("250.00"),
+) -> Handoff:
+    borrower = make_account(session, now=now, dpd=dpd, installment=installment)
+    conversation = Conversation(borrower_id=borrower.id, channel="sms", language="en")
+    session.add(conversation)
+    session.flush()
+    return open_handoff(session, conversation, reason, now - timedelta(minutes=age_minutes))
+
+
+def audit_actions(session: Session, handoff_id: int) -> list[str]:
+    stmt = select(AuditEvent.action).where(
+        AuditEvent.entity == "handoff", AuditEvent.entity_id == str(handoff_id)
+    )
+    return list(session.scalars(stmt.order_by(AuditEvent.id)))
+
+
+def test_reason_tiers() -> None:
+    assert q.reason_tier("has_lawyer") == q.reason_tier("complaint") == 2
+    assert q.reason_tier("dispute_debt") == q.reason_tier("deceased") == 2
+    assert q.reason_tier("request_human") == 1
+    assert q.reason_tier("bot_unavailable") == 0
+
+
+def test_queue_orders_by_reason_then_stage_then_amount_then_age(
+    session: Session, now: datetime
+) -> None:
+    small_m1 = handoff_for(session, now, dpd=10, installment=Decimal("100.00"), age_minutes=50)
+    big_m1 = handoff_for(session, now, dpd=10, installment=Decimal("900.00"), age_minutes=5)
+    m4 = handoff_for(session, now, dpd=120, installment=Decimal("100.00"))
+    lawyer_m1 = handoff_for(session, now, dpd=5, reason="has_lawyer")
+    complaint_m3 = handoff_for(session, now, dpd=70, reason="complaint")
+    old_twin = handoff_for(session, now, dpd=10, installment=Decimal("100.00"), age_minutes=55)
+    items = q.queue(session, now, SLA)
+    ids = [i.handoff_id for i in items]
+    mine = {small_m1.id, big_m1.id, m4.id, lawyer_m1.id, complaint_m3.id, old_twin.id}
+    assert [i for i in ids if i in mine] == [
+        complaint_m3.id,
+        lawyer_m1.id,
+        m4.id,
+        big_m1.id,
+        old_twin.id,
+        small_m1.id,
+    ]
+    by_id = {i.handoff_id: i for i in items}
+    assert by_id[m4.id].stage == "M4+"
+    assert by_id[complaint_m3.id].stage == "M3"
+    assert by_id[big_m1.id].overdue == Decimal("900.00")
+    assert by_id[big_m1.id].currency == "USD"
+
+
+def test_sla_time_left_and_overdue(session: Session, now: datetime) -> None:
+    fresh = handoff_for(session, now, age_minutes=20)
+    late = handoff_for(session, now, age_minutes=90)
+    items = {i.handoff_id: i for i in q.queue(session, now, SLA)}
+    assert items[fresh.id].sla.seconds_left == 40 * 60
+    assert not items[fresh.id].sla.breached and items[fresh.id].sla.met is None
+    assert items[late.id].sla.seconds_left == -30 * 60
+    assert items[late.id].sla.breached
+    assert q.mark_first_response(session, fresh.id, now)
+    assert not q.mark_first_response(session, fresh.id, now + timedelta(minutes=1))  # once
+    assert fresh.first_response_at == now
+    sla = q.sla_of(fresh, SLA, now + timedelta(hours=5))
+    assert sla.met is True and not sla.breached
+
+
+def test_claim_then_second_claim_loses(session: Session, now: datetime) -> None:
+    h = handoff_for(session, now)
+    q.claim(session, h.id, "alice", now)
+    assert (h.state, h.assignee, h.claimed_at, h.assigned_by) == ("claimed", "alice", now, "alice")
+    with pytest.raises(q.HandoffError) as err:
+        q.claim(session, h.id, "bob", now)
+    assert err.value.code == "desk.error.taken"
+    assert h.assignee == "alice"
+    assert audit_actions(session, h.id) == ["handoff.open", "handoff.claim"]
+
+
+def test_views_mine_and_unassigned(session: Session, now: datetime) -> None:
+    a = handoff_for(session, now)
+    b = handoff_for(session, now)
+    q.claim(session, a.id, "alice", now)
+    mine = [i.handoff_id for i in q.queue(session, now, SLA, view="mine", username="alice")]
+    free = [i.handoff_id for i in q.queue(session, now, SLA, view="unassigned")]
+    assert a.id in mine and b.id not in mine
+    assert b.id in free and a.id not in free
+
+
+def test_release_only_by_holder_unless_supervisor(session: Session, now: datetime) -> None:
+    h = handoff_for(session, now)
+    q.claim(session, h.id, "alice", now)
+    with pytest.raises(q.HandoffError):
+        q.release(session, h.id, "bob", now)
+    q.release(session, h.id, "alice", now)
+    assert (h.state, h.assignee, h.claimed_at) == ("open", None, None)
+    q.claim(session, h.id, "bob", now)
+    q.release(session, h.id, "sue", now, any_holder=True)
+    assert h.state == "open"
+    assert audit_actions(session, h.id)[-1] == "handoff.release"
+
+
+def test_assign_moves_it_to_the_named_collector(session: Session, now: datetime) -> None:
+    h = handoff_for(session, now)
+    q.claim(session, h.id, "alice", now)
+    q.assign(session, h.id, "bob", "sue", now)
+    assert (h.state, h.assignee, h.assigned_by) == ("claimed", "bob", "sue")
+    event = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.action == "handoff.assign")
+        .order_by(AuditEvent.id.desc())
+    ).first()
+    assert event is not None and event.actor == "sue"
+    assert event.details == {"assignee": "bob", "previous": "alice"}
+
+
+def test_close_bot_resumes(session: Session, now: datetime) -> None:
+    h = handoff_for(session, now)
+    conversation = session.get_one(Conversation, h.conversation_id)
+    assert conversation.status == "human"
+    q.claim(session, h.id, "alice", now)
+    q.close(session, h.id, "alice", "bot", now, note="paid in full")
+    assert (h.state, h.closed_by, h.close_outcome, h.closed_at) == ("closed", "alice", "bot", now)
+    assert h.close_note == "paid in full"
+    assert conversation.status == "bot"
+    with pytest.raises(q.HandoffError) as err:
+        q.close(session, h.id, "alice", "bot", now)
+    assert err.value.code == "desk.error.closed"
+    assert h.id not in [i.handoff_id for i in q.queue(session, now, SLA)]
+
+
+def test_close_human_keeps_the_conversation_with_people(session: Session, now: datetime) -> None:
+    h = handoff_for(session, now, reason="has_lawyer")
+    with pytest.raises(q.HandoffError):  # a collector closes only what they hold
+        q.close(session, h.id, "alice", "human", now)
+    q.close(session, h.id, "sue", "human", now, any_holder=True)
+    assert h.close_outcome == "human"
+    assert session.get_one(Conversation, h.conversation_id).status == "human"
+    with pytest.raises(q.HandoffError):
+        q.close(session, h.id, "sue", "maybe", now, any_holder=True)
+
+
+def test_two_collectors_claiming_at_once_exactly_one_wins(engine: Engine, now: datetime) -> None:
+    factory = session_factory(engine)
+    with factory() as session, session.begin():
+        handoff_id = handoff_for(session, now).id
+    barrier = threading.Barrier(2)
+    results: dict[str, str] = {}
+
+    def attempt(name: str) -> None:
+        with factory() as session, session.begin():
+            barrier.wait()
+            try:
+                q.claim(session, handoff_id, name, now)
+                results[name] = "won"
+            except q.HandoffError as exc:
+                results[name] = exc.code
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in ("alice", "bob")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(results.values()) == ["desk.error.taken", "won"]
+    winner = next(n for n, r in results.items() if r == "won")
+    with factory() as session:
+        assert session.get_one(Handoff, handoff_id).assignee == winner
+        assert audit_actions(session, handoff_id).count("handoff.claim") == 1
