@@ -111,6 +111,14 @@ class Settings(BaseSettings):
     handoff_sla_minutes: int = Field(default=60, ge=1)
     leader_retry_seconds: int = Field(default=5, ge=1)
     chat_link_ttl_hours: int = Field(default=72, ge=1)
+    # Desk and review pages: a login lasts this long (logout ends it at once).
+    desk_session_hours: int = Field(default=8, ge=1, le=24 * 7)
+    # Failed logins allowed per username and per client IP within the window; one more
+    # locks that username or IP for login_lock_minutes (recorded in the database, so
+    # every app process sees it).
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_minutes: int = Field(default=15, ge=1)
+    login_lock_minutes: int = Field(default=15, ge=1)
 
     @classmethod
     def settings_customise_sources(

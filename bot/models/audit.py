@@ -1,18 +1,25 @@
-"""Audit events and component heartbeats."""
+"""Audit events (a hash chain, see bot/audit.py), component heartbeats, and the indexes
+the compliance review's search relies on."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.models.base import Base, utcnow
+from bot.models.conversation import Message
+from bot.models.outreach import GateDecision
 
 
 class AuditEvent(Base):
+    """One audited action. ``hash`` covers every field and ``prev_hash`` (the hash of the
+    record before it), so an edit, a deletion or an insertion breaks the chain."""
+
     __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_actor_at", "actor", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -21,6 +28,19 @@ class AuditEvent(Base):
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The last link of the chain (one row), so deleting the newest records shows too."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_id: Mapped[int] = mapped_column(default=0)
+    last_hash: Mapped[str] = mapped_column(String(64), default="")
+    count: Mapped[int] = mapped_column(default=0)
 
 
 class Heartbeat(Base):
@@ -31,3 +51,11 @@ class Heartbeat(Base):
     component: Mapped[str] = mapped_column(String(32), primary_key=True)
     pid: Mapped[int]
     beat_at: Mapped[datetime]
+
+
+# The review searches transcripts by period, intent and gate outcome before any text
+# match, so these filters must be indexed on a table of millions of messages.
+Index("ix_messages_created_at", Message.created_at)
+Index("ix_messages_intent_created", Message.intent, Message.created_at)
+Index("ix_messages_gate_decision_id", Message.gate_decision_id)
+Index("ix_gate_decisions_allowed_rule", GateDecision.allowed, GateDecision.deciding_rule)

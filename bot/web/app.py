@@ -37,4 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(twilio_routes.router)
     app.include_router(webchat.router)
     app.include_router(unsubscribe.router)
+    from bot.desk import install as install_desk
+
+    install_desk(app)  # /desk/login, /review/..., /desk/static
     return app

@@ -1,0 +1,7 @@
+"""The audit log page (/review/audit)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["audit"])
