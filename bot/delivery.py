@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -25,6 +26,8 @@ from channels.base import ChannelError, OutboundMessage, OutcomeUnknownError, Se
 from channels.segments import count_segments
 
 log = logging.getLogger(__name__)
+BeforeSend = Callable[[str], Awaitable[object]]
+"""Awaited with the channel name right before a send (a rate limit)."""
 
 
 @dataclass(frozen=True)
@@ -206,28 +209,42 @@ def _learn_about_address(session: Session, message: Message, effect: str, now: d
     )
 
 
-async def deliver(runtime: Runtime, draft: Draft, now: datetime) -> Message:
+def outbound_of(channel: str, draft: Draft) -> OutboundMessage:
+    return OutboundMessage(
+        channel=channel,
+        to=draft.to_address,
+        text=draft.text,
+        subject=draft.subject,
+        html=draft.html,
+        idempotency_key=draft.idempotency_key,
+        headers=dict(draft.headers),
+        metadata=dict(draft.metadata),
+    )
+
+
+async def send_allowed(
+    runtime: Runtime, out: OutboundMessage, before_send: BeforeSend | None = None
+) -> tuple[SendResult | None, ChannelError | None]:
+    """The one place a message reaches a channel adapter: only ever called with a
+    message the gate allowed and whose transcript line is already stored as ``sending``.
+    ``before_send`` (e.g. the dispatcher's per-sender rate limit) runs right before."""
+    if before_send is not None:
+        await before_send(out.channel)
+    try:
+        return await runtime.channels.get(out.channel).send(out), None
+    except ChannelError as exc:
+        log.warning("send failed on %s to %s: %s", out.channel, out.to, exc)
+        return None, exc
+
+
+async def deliver(
+    runtime: Runtime, draft: Draft, now: datetime, before_send: BeforeSend | None = None
+) -> Message:
     """Judge, record, send, and record the outcome. Returns the transcript line."""
     message_id, allowed, draft = await asyncio.to_thread(_prepare, runtime, draft, now)
     if allowed:
         channel = await asyncio.to_thread(_channel_of, runtime, draft.conversation_id)
-        out = OutboundMessage(
-            channel=channel,
-            to=draft.to_address,
-            text=draft.text,
-            subject=draft.subject,
-            html=draft.html,
-            idempotency_key=draft.idempotency_key,
-            headers=dict(draft.headers),
-            metadata=dict(draft.metadata),
-        )
-        result: SendResult | None = None
-        error: ChannelError | None = None
-        try:
-            result = await runtime.channels.get(channel).send(out)
-        except ChannelError as exc:
-            log.warning("send failed on %s to message %s: %s", channel, message_id, exc)
-            error = exc
+        result, error = await send_allowed(runtime, outbound_of(channel, draft), before_send)
         await asyncio.to_thread(_finish, runtime, message_id, result, error, now)
     return await asyncio.to_thread(_load, runtime, message_id)
 

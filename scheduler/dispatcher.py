@@ -1,7 +1,14 @@
 """Dispatch: claim due outbox rows, re-check the gate, send, record.
 
 A row is claimed before anything is sent. A row left ``claimed`` by a crash is marked
-``unknown`` and never resent blindly: the transcript shows whether it left.
+``unknown`` after ``dispatch_claim_timeout_seconds`` and never resent blindly: the
+transcript shows whether it left.
+
+Rows are claimed in small chunks (``dispatch_concurrency`` at a time), so a crash leaves
+at most that many rows ``claimed``; within a chunk the rows of different borrowers are
+processed concurrently, the rows of one borrower one after the other (the gate's contact
+caps count the earlier one). Each send first waits for its sender's rate limit
+(``scheduler.ratelimit``).
 """
 
 from __future__ import annotations
@@ -20,10 +27,11 @@ from bot.chat_links import chat_url
 from bot.delivery import Draft, deliver
 from bot.models import ContactPoint, Message, OutboxRow, PromiseToPay
 from bot.runtime import Runtime
+from bot.settings import Settings
 from bot.transcript import open_conversation
 from channels.templates_render import format_money, render
 from channels.unsubscribe import unsubscribe_headers, unsubscribe_url
-from scheduler.planner import stale_claim_cutoff
+from scheduler.ratelimit import RateLimiter, SenderLimits
 from scheduler.suspension import is_dunning, suspension_reason
 
 ROW_STATE_BY_MESSAGE = {
@@ -60,10 +68,15 @@ def claim(session: Session, now: datetime, limit: int) -> list[int]:
     return ids
 
 
-def expire_stale_claims(session: Session, now: datetime) -> int:
+def claim_timeout(settings: Settings) -> timedelta:
+    """How long a claim may stay unfinished before its row is written off as unknown."""
+    return timedelta(seconds=settings.dispatch_claim_timeout_seconds)
+
+
+def expire_stale_claims(session: Session, now: datetime, timeout: timedelta) -> int:
     result = session.execute(
         update(OutboxRow)
-        .where(OutboxRow.state == "claimed", OutboxRow.claimed_at < stale_claim_cutoff(now))
+        .where(OutboxRow.state == "claimed", OutboxRow.claimed_at < now - timeout)
         .values(state="unknown", error_detail="claimed but never finished; not resent")
     )
     return int(getattr(result, "rowcount", 0) or 0)
@@ -196,19 +209,65 @@ def _settle(runtime: Runtime, row_id: int, message: Message | str, now: datetime
         return row.state
 
 
+def concurrency(runtime: Runtime) -> int:
+    """Rows in flight at once: one on SQLite (a single writer), else the setting."""
+    if runtime.engine.dialect.name == "sqlite":
+        return 1
+    return runtime.settings.dispatch_concurrency
+
+
+def sender_limits(runtime: Runtime) -> SenderLimits:
+    """The per-sender rate limits dispatch sends under. Built once per runtime, so the
+    buckets persist across dispatch runs."""
+    limits = getattr(runtime, "_sender_limits", None)
+    if not isinstance(limits, SenderLimits):
+        limiter = RateLimiter.from_settings(runtime.settings, runtime.channels.backend_of)
+        limits = SenderLimits(limiter, runtime.settings)
+        setattr(runtime, "_sender_limits", limits)  # noqa: B010 - not a dataclass field
+    return limits
+
+
+def _claim_chunk(runtime: Runtime, now: datetime, size: int, expire: bool) -> list[tuple[int, int]]:
+    """Claim up to ``size`` due rows; returns (row id, borrower id) pairs."""
+    with runtime.factory() as session, session.begin():
+        if expire:
+            expire_stale_claims(session, now, claim_timeout(runtime.settings))
+        ids = claim(session, now, size)
+        if not ids:
+            return []
+        pairs = session.execute(
+            select(OutboxRow.id, OutboxRow.borrower_id).where(OutboxRow.id.in_(ids))
+        ).all()
+    order = {row_id: n for n, row_id in enumerate(ids)}
+    return sorted(((r, b) for r, b in pairs), key=lambda p: order[p[0]])
+
+
+async def _process(runtime: Runtime, row_id: int, now: datetime) -> str:
+    draft = await asyncio.to_thread(_draft, runtime, row_id, now)
+    limits = sender_limits(runtime)
+    message = draft if isinstance(draft, str) else await deliver(runtime, draft, now, limits)
+    return await asyncio.to_thread(_settle, runtime, row_id, message, now)
+
+
 async def dispatch(runtime: Runtime, now: datetime, limit: int = 200) -> DispatchResult:
+    """Claim, judge, send and record up to ``limit`` due rows."""
     runtime.settings.require("secret_key")  # signs chat and unsubscribe links
+    width = concurrency(runtime)
+    result = DispatchResult()
 
-    def _claim() -> list[int]:
-        with runtime.factory() as session, session.begin():
-            expire_stale_claims(session, now)
-            return claim(session, now, limit)
+    async def borrower_rows(row_ids: list[int]) -> None:
+        for row_id in row_ids:  # one borrower's rows in order: the gate sees the earlier
+            state = await _process(runtime, row_id, now)
+            result.states[state] = result.states.get(state, 0) + 1
 
-    ids = await asyncio.to_thread(_claim)
-    result = DispatchResult(claimed=len(ids))
-    for row_id in ids:
-        draft = await asyncio.to_thread(_draft, runtime, row_id, now)
-        message = draft if isinstance(draft, str) else await deliver(runtime, draft, now)
-        state = await asyncio.to_thread(_settle, runtime, row_id, message, now)
-        result.states[state] = result.states.get(state, 0) + 1
+    while result.claimed < limit:
+        size = min(width, limit - result.claimed)
+        pairs = await asyncio.to_thread(_claim_chunk, runtime, now, size, result.claimed == 0)
+        if not pairs:
+            break
+        result.claimed += len(pairs)
+        groups: dict[int, list[int]] = {}
+        for row_id, borrower_id in pairs:
+            groups.setdefault(borrower_id, []).append(row_id)
+        await asyncio.gather(*(borrower_rows(rows) for rows in groups.values()))
     return result

@@ -2,16 +2,21 @@
 
 Each row's idempotency key is (account, campaign step, channel, local date), so running
 the plan again the same day adds nothing; the policy file's cadence decides the days.
+
+``plan`` is set-based: one INSERT ... SELECT over the whole portfolio
+(``scheduler.plan_sql``). ``plan_reference`` is the per-account algorithm it replaced,
+kept as the executable specification the equivalence tests compare it with.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
@@ -19,6 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 from bot.accounts import account_balance
 from bot.models import Borrower, Loan, OutboxRow
 from bot.policy import StagePolicy, active_policy
+from scheduler.plan_sql import PG_WORK_MEM, build_plan
 from scheduler.suspension import suspended_accounts
 
 SEND_FROM = time(9, 0)  # local time the day's reminders start
@@ -58,8 +64,32 @@ def _last_reminders(session: Session) -> dict[tuple[int, str], date]:
     return {(b, step): last for b, step, last in session.execute(stmt)}
 
 
-def plan(session: Session, now: datetime) -> PlanResult:
-    """Write today's reminder rows for every account that is due one."""
+def plan(session: Session, now: datetime, zones: Sequence[str] | None = None) -> PlanResult:
+    """Write today's reminder rows for every account that is due one, in SQL.
+
+    ``zones`` limits the run to borrowers in those timezones (planning per timezone
+    after local midnight); ``considered`` counts the accounts not suspended.
+    """
+    built = build_plan(
+        session, now, active_policy(), send_from=SEND_FROM, plan_until=PLAN_UNTIL, zones=zones
+    )
+    considered = session.scalar(built.considered) or 0
+    if built.insert is None:
+        return PlanResult(considered=considered, planned=0)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL work_mem = '{PG_WORK_MEM}'"))  # this transaction
+    # psycopg's cursor forgets the count once SQLAlchemy closes it: keep it.
+    result = session.execute(built.insert.execution_options(preserve_rowcount=True))
+    planned = max(getattr(result, "rowcount", 0), 0)
+    return PlanResult(considered=considered, planned=planned)
+
+
+def plan_reference(session: Session, now: datetime) -> PlanResult:
+    """The per-account planner ``plan`` replaced: the reference semantics for tests.
+
+    Loads every account with its loans and installments, and asks ``bot.accounts`` and
+    ``campaign_step`` what is due. Not for production portfolios (a loop per account).
+    """
     stmt = (
         select(Borrower)
         .where(*(Borrower.id.not_in(ids) for ids in suspended_accounts().values()))
@@ -141,7 +171,3 @@ def insert_outbox_once(session: Session, values: dict[str, Any]) -> int:
         .returning(OutboxRow.id)  # psycopg reports rowcount -1 here: count returned rows
     )
     return len(session.execute(stmt).all())
-
-
-def stale_claim_cutoff(now: datetime) -> datetime:
-    return now - timedelta(minutes=10)
