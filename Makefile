@@ -13,7 +13,7 @@ APP_STAMP  := .venv/.installed-$(APP_HASH)
 RASA_STAMP := .venv-rasa/.installed-$(RASA_HASH)
 PIP_QUIET  := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: help setup model demo test lint bench lock clean
+.PHONY: help setup model demo test lint bench lock clean nlu-eval
 
 help:
 	@echo "make demo   set up, train if needed, seed, start everything, print the URLs"
@@ -60,6 +60,10 @@ test: model $(CHROMIUM)
 
 bench: setup
 	.venv/bin/arrears bench
+
+# Cross-validation F1 per intent, then ../shared/eval/external_nlu.tsv per language.
+nlu-eval: model
+	.venv/bin/arrears nlu eval
 
 lint: setup
 	.venv/bin/ruff check bot channels scheduler dialogues tests

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from bot.nlu_cli import nlu_app
 from bot.policy import PolicyError, active_policy
 from bot.settings import SettingsError, get_settings
 
@@ -26,6 +27,7 @@ from bot.cli_desk import audit_app, user_app  # noqa: E402
 
 app.add_typer(user_app, name="user", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.add_typer(nlu_app, name="nlu")
 F = TypeVar("F", bound=Callable[..., Any])
 
 

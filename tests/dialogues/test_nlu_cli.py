@@ -1,0 +1,48 @@
+"""`arrears nlu parse` with the real trained model in the Rasa venv."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bot.rasa_model import ROOT, model_path, rasa_executable
+
+pytestmark = pytest.mark.skipif(not rasa_executable().exists(), reason="no .venv-rasa")
+
+
+def arrears(*args: str, stdin: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        input=stdin.encode("utf-8"),
+        capture_output=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+
+
+def test_parse_writes_one_json_object_per_utterance_in_order() -> None:
+    assert model_path().exists(), "no trained model: run `arrears model`"
+    lines = ["how much do i owe", "", "转人工", "r u a bot", "我失业了"]
+    result = arrears("nlu", "parse", stdin="\n".join(lines) + "\n")
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    out = result.stdout.decode("utf-8")
+    assert "转人工" in out  # UTF-8 as is, not \u escapes
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["text"] for r in rows] == ["how much do i owe", "转人工", "r u a bot", "我失业了"]
+    assert [r["intent"] for r in rows] == [
+        "ask_amount_due",
+        "request_human",
+        "ask_if_bot",
+        "cause_job_loss",
+    ]
+    assert all(set(r) == {"text", "intent", "confidence"} for r in rows)
+    assert all(0.0 < r["confidence"] <= 1.0 for r in rows)
+
+
+def test_parse_without_a_model_says_how_to_get_one() -> None:
+    result = arrears("nlu", "parse", "--model", "/nonexistent/model.tar.gz", stdin="hi\n")
+    assert result.returncode == 2
+    assert b"arrears model" in result.stderr
