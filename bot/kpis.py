@@ -41,6 +41,7 @@ Money is summed in integer cents in SQL so SQLite's floating NUMERIC cannot skew
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -496,4 +497,96 @@ def kpi_report(session: Session, start: datetime, end: datetime) -> KpiReport:
         promises=promise_kept(session, start, end),
         contact=right_party_contact(session, start, end),
         channels=channels,
+    )
+
+
+# -- handoffs (the desk) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HandoffKpis:
+    """Handoffs opened in ``[start, end)``: volume per reason and per UTC day, and the time
+    from the handoff to the first human reply sent (``Handoff.first_response_at``)."""
+
+    opened: int
+    closed: int  # closed in the period, whenever opened
+    by_reason: dict[str, int]
+    per_day: dict[date, int]
+    response_seconds: tuple[int, ...]  # of the opened ones answered so far, ascending
+    sla_minutes: int
+
+    @property
+    def responded(self) -> int:
+        return len(self.response_seconds)
+
+    def _quantile(self, q: Decimal) -> int | None:
+        """Nearest-rank quantile (no interpolation: a value that happened)."""
+        if not self.response_seconds:
+            return None
+        rank = max(1, math.ceil(len(self.response_seconds) * q))
+        return self.response_seconds[rank - 1]
+
+    @property
+    def median_seconds(self) -> int | None:
+        return self._quantile(Decimal("0.5"))
+
+    @property
+    def p90_seconds(self) -> int | None:
+        return self._quantile(Decimal("0.9"))
+
+    @property
+    def within_sla(self) -> int:
+        return sum(1 for s in self.response_seconds if s <= self.sla_minutes * 60)
+
+    @property
+    def within_sla_rate(self) -> Decimal | None:
+        return rate(self.within_sla, self.responded)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "opened": self.opened,
+            "closed": self.closed,
+            "by_reason": dict(sorted(self.by_reason.items())),
+            "per_day": {d.isoformat(): n for d, n in sorted(self.per_day.items())},
+            "responded": self.responded,
+            "median_first_response_seconds": self.median_seconds,
+            "p90_first_response_seconds": self.p90_seconds,
+            "sla_minutes": self.sla_minutes,
+            "within_sla": self.within_sla,
+            "within_sla_rate": _str(self.within_sla_rate),
+        }
+
+
+def handoff_kpis(
+    session: Session, start: datetime, end: datetime, sla_minutes: int = 60
+) -> HandoffKpis:
+    """Handoff volume and time to first response over ``[start, end)``."""
+    from bot.models import Handoff
+
+    opened_in = and_(Handoff.created_at >= start, Handoff.created_at < end)
+    by_reason = dict(
+        session.execute(
+            select(Handoff.reason, func.count()).where(opened_in).group_by(Handoff.reason)
+        )
+        .tuples()
+        .all()
+    )
+    closed = session.scalar(
+        select(func.count()).where(Handoff.closed_at >= start, Handoff.closed_at < end)
+    )
+    per_day: dict[date, int] = {}
+    response: list[int] = []
+    rows = session.execute(select(Handoff.created_at, Handoff.first_response_at).where(opened_in))
+    for created, first in rows.tuples():
+        day = created.astimezone(UTC).date()
+        per_day[day] = per_day.get(day, 0) + 1
+        if first is not None:
+            response.append(max(0, int((first - created).total_seconds())))
+    return HandoffKpis(
+        opened=sum(by_reason.values()),
+        closed=closed or 0,
+        by_reason=by_reason,
+        per_day=per_day,
+        response_seconds=tuple(sorted(response)),
+        sla_minutes=sla_minutes,
     )

@@ -40,4 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from bot.desk import install as install_desk
 
     install_desk(app)  # /desk/login, /review/..., /desk/static
+    from bot.desk import handoff_pages, kpi_pages
+
+    app.include_router(handoff_pages.router)  # /desk/handoffs, /desk/borrowers, approvals
+    app.include_router(kpi_pages.router)  # /desk/kpis
     return app

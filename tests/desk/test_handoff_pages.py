@@ -1,0 +1,307 @@
+"""The handoff desk pages over the app: role checks, CSRF, claim, reply (sent and blocked),
+approve, assign, close, masking, Chinese pages."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.accounts import account_balance, load_borrower
+from bot.handoff import open_handoff
+from bot.models import Arrangement, ContactPoint, Conversation, Handoff, Message, SinkMessage
+from bot.offers import installment_plan, record_offer
+from bot.policy import active_policy
+from tests.desk.conftest import Clock, LoginFn, csrf_of, make_user
+from tests.factories import make_account
+
+IN_HOURS = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # 11:00 in New York
+AT_NIGHT = datetime(2026, 3, 11, 3, 30, tzinfo=UTC)  # 23:30 in New York
+
+
+@pytest.fixture(autouse=True)
+def office_hours(desk_clock: Clock) -> None:
+    desk_clock.now = IN_HOURS
+
+
+def seed_handoff(db: Session, now: datetime, *, reason: str = "request_human") -> Handoff:
+    borrower = make_account(db, now=now, dpd=40)
+    point = db.scalars(select(ContactPoint).where(ContactPoint.borrower_id == borrower.id)).one()
+    conversation = Conversation(
+        borrower_id=borrower.id, contact_point_id=point.id, channel="sms", language="en"
+    )
+    db.add(conversation)
+    db.flush()
+    handoff = open_handoff(db, conversation, reason, now - timedelta(minutes=10))
+    db.commit()
+    return handoff
+
+
+def seed_proposal(db: Session, handoff: Handoff, now: datetime) -> int:
+    borrower = load_borrower(db, handoff.borrower_id or 0)
+    assert borrower is not None
+    balance = account_balance(borrower, now)
+    offer = installment_plan(
+        balance.amount_due,
+        "USD",
+        12,
+        balance.due_date or now.date(),
+        balance.stage,
+        active_policy(),
+    )
+    row = record_offer(db, borrower.id, borrower.loans[0].id, handoff.conversation_id, offer, now)
+    db.commit()
+    return row.id
+
+
+def post(client: TestClient, url: str, **data: str) -> object:
+    return client.post(url, data={"csrf_token": csrf_of(client), **data})
+
+
+def test_pages_need_a_login(desk_client: TestClient) -> None:
+    for url in ("/desk/handoffs", "/desk/borrowers/1", "/desk/handoffs/1", "/desk/kpis"):
+        response = desk_client.get(url)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/desk/login?next=")
+    assert desk_client.post("/desk/handoffs/1/claim").status_code in (401, 403)
+
+
+@pytest.mark.parametrize(
+    ("role", "desk", "kpis"),
+    [
+        ("collector", 200, 403),
+        ("supervisor", 200, 200),
+        ("admin", 200, 200),
+        ("compliance", 403, 200),
+    ],
+)
+def test_role_matrix(
+    desk_client: TestClient, login: LoginFn, desk_db: Session, role: str, desk: int, kpis: int
+) -> None:
+    handoff = seed_handoff(desk_db, IN_HOURS)
+    login(desk_client, role)
+    assert desk_client.get("/desk/handoffs").status_code == desk
+    assert desk_client.get(f"/desk/handoffs/{handoff.id}").status_code == desk
+    assert desk_client.get(f"/desk/borrowers/{handoff.borrower_id}").status_code == desk
+    assert desk_client.get("/desk/kpis").status_code == kpis
+
+
+def test_state_changes_need_the_csrf_token(
+    desk_client: TestClient, login: LoginFn, desk_db: Session
+) -> None:
+    handoff = seed_handoff(desk_db, IN_HOURS)
+    login(desk_client, "collector")
+    for action in ("claim", "release", "reply", "close"):
+        response = desk_client.post(f"/desk/handoffs/{handoff.id}/{action}", data={"text": "x"})
+        assert response.status_code == 403, action
+        bad = desk_client.post(
+            f"/desk/handoffs/{handoff.id}/{action}", data={"csrf_token": "forged", "text": "x"}
+        )
+        assert bad.status_code == 403, action
+    desk_db.refresh(handoff)
+    assert handoff.state == "open"
+
+
+def test_queue_lists_by_priority_and_masks_for_collectors(
+    desk_client: TestClient, login: LoginFn, desk_db: Session
+) -> None:
+    lawyer = seed_handoff(desk_db, IN_HOURS, reason="has_lawyer")
+    plain = seed_handoff(desk_db, IN_HOURS)
+    login(desk_client, "collector")
+    page = desk_client.get("/desk/handoffs").text
+    order = [int(x) for x in re.findall(r'data-handoff="(\d+)"', page)]
+    assert order.index(lawyer.id) < order.index(plain.id)
+    assert "min left" in page
+    borrower_page = desk_client.get(f"/desk/handoffs/{plain.id}").text
+    phone = desk_db.scalars(
+        select(ContactPoint.address).where(ContactPoint.borrower_id == plain.borrower_id)
+    ).one()
+    assert phone not in borrower_page
+    assert f"+1 *** *** {phone[-4:]}" in borrower_page
+
+
+def test_supervisor_sees_the_full_phone(
+    desk_client: TestClient, login: LoginFn, desk_db: Session
+) -> None:
+    handoff = seed_handoff(desk_db, IN_HOURS)
+    login(desk_client, "supervisor")
+    phone = desk_db.scalars(
+        select(ContactPoint.address).where(ContactPoint.borrower_id == handoff.borrower_id)
+    ).one()
+    assert phone in desk_client.get(f"/desk/handoffs/{handoff.id}").text
+
+
+def test_claim_reply_and_close(desk_client: TestClient, login: LoginFn, desk_db: Session) -> None:
+    handoff = seed_handoff(desk_db, IN_HOURS)
+    user = login(desk_client, "collector")
+    response = post(desk_client, f"/desk/handoffs/{handoff.id}/claim")
+    assert response.status_code == 303  # type: ignore[attr-defined]
+    assert response.headers["location"] == (  # type: ignore[attr-defined]
+        f"/desk/handoffs/{handoff.id}?notice=desk.notice.claimed"
+    )
+    page = desk_client.get(f"/desk/handoffs/{handoff.id}").text
+    assert 'name="text"' in page and "The handoff is yours." not in page
+
+    text = "Hello, I'm a member of the team. How can I help?"
+    response = post(desk_client, f"/desk/handoffs/{handoff.id}/reply", text=text)
+    location = response.headers["location"]  # type: ignore[attr-defined]
+    assert "notice=desk.notice.reply_sent" in location
+    page = desk_client.get(location).text
+    assert "Reply sent." in page
+    assert text.replace("'", "&#39;") in page
+    desk_db.expire_all()
+    sent = desk_db.scalars(select(SinkMessage).where(SinkMessage.body == text)).one()
+    assert sent.channel == "sms"
+    line = desk_db.scalars(select(Message).where(Message.text == text)).one()
+    assert (line.sender, line.sender_ref, line.status) == ("collector", user.username, "delivered")
+    assert desk_db.get_one(Handoff, handoff.id).first_response_at == IN_HOURS
+
+    response = post(desk_client, f"/desk/handoffs/{handoff.id}/close", outcome="bot", note="done")
+    assert response.headers["location"] == (  # type: ignore[attr-defined]
+        "/desk/handoffs?notice=desk.notice.closed_bot"
+    )
+    desk_db.expire_all()
+    closed = desk_db.get_one(Handoff, handoff.id)
+    assert (closed.state, closed.close_outcome, closed.closed_by) == (
+        "closed",
+        "bot",
+        user.username,
+    )
+    assert desk_db.get_one(Conversation, handoff.conversation_id).status == "bot"
+
+
+def test_blocked_reply_shows_the_rule_and_sends_nothing(
+    desk_client: TestClient, login: LoginFn, desk_db: Session, desk_clock: Clock
+) -> None:
+    desk_clock.now = AT_NIGHT
+    handoff = seed_handoff(desk_db, AT_NIGHT)
+    login(desk_client, "collector")
+    post(desk_client, f"/desk/handoffs/{handoff.id}/claim")
+    text = "Are you still there? (late)"
+    response = post(desk_client, f"/desk/handoffs/{handoff.id}/reply", text=text)
+    location = response.headers["location"]  # type: ignore[attr-defined]
+    assert "notice=desk.notice.reply_blocked" in location
+    page = desk_client.get(location).text
+    assert 'id="blocked-reason"' in page
+    assert "Rule US-01" in page and "Outside the borrower&#39;s contact hours" in page
+    assert "23:30" in page
+    desk_db.expire_all()
+    assert desk_db.scalars(select(SinkMessage).where(SinkMessage.body == text)).first() is None
+    line = desk_db.scalars(select(Message).where(Message.text == text)).one()
+    assert (line.status, line.error_code) == ("blocked", "US-01")
+    assert desk_db.get_one(Handoff, handoff.id).first_response_at is None
+
+
+def test_second_collector_cannot_take_or_reply(
+    desk_client: TestClient, login: LoginFn, desk_db: Session
+) -> None:
+    handoff = seed_handoff(desk_db, IN_HOURS)
+    first = make_user(desk_client, "collector")
+    with desk_client.app.state.runtime.factory() as s, s.begin():  # type: ignore[attr-defined]
+        from bot.desk.queue import claim
+
+        claim(s, handoff.id, first.username, IN_HOURS)
+    login(desk_client, "collector")
+    response = post(desk_client, f"/desk/handoffs/{handoff.id}/claim")
+    assert response.headers["location"] == "/desk/handoffs?error=desk.error.taken"  # type: ignore[attr-defined]
+    response = post(desk_client, f"/desk/handoffs/{handoff.id}/reply", text="hi")
+    assert "error=desk.error.not_yours" in response.headers["location"]  # type: ignore[attr-defined]
+    response = post(desk_client, f"/desk/handoffs/{handoff.id}/close", outcome="bot")
+    assert "error=desk.error.not_yours" in response.headers["location"]  # type: ignore[attr-defined]
+    assert (
+        "Someone else took this handoff first."
+        in desk_client.get("/desk/handoffs?error=desk.error.taken").text
+    )
+
+
+def test_assign_is_for_supervisors(
+    desk_client: TestClient, login: LoginFn, desk_db: Session
+) -> None:
+    handoff = seed_handoff(desk_db, IN_HOURS)
+    target = make_user(desk_client, "collector")
+    login(desk_client, "collector")
+    response = post(desk_client, f"/desk/handoffs/{handoff.id}/assign", assignee=target.username)
+    assert response.status_code == 403  # type: ignore[attr-defined]
+    desk_client.cookies.clear()
+    login(desk_client, "supervisor")
+    response = post(desk_client, f"/desk/handoffs/{handoff.id}/assign", assignee=target.username)
+    assert response.headers["location"] == "/desk/handoffs?notice=desk.notice.assigned"  # type: ignore[attr-defined]
+    desk_db.expire_all()
+    assert desk_db.get_one(Handoff, handoff.id).assignee == target.username
+    response = post(desk_client, f"/desk/handoffs/{handoff.id}/assign", assignee="nobody-at-all")
+    assert "error=desk.error.no_person" in response.headers["location"]  # type: ignore[attr-defined]
+
+
+def test_approve_is_for_supervisors_and_tells_the_borrower(
+    desk_client: TestClient, login: LoginFn, desk_db: Session
+) -> None:
+    handoff = seed_handoff(desk_db, IN_HOURS)
+    arrangement_id = seed_proposal(desk_db, handoff, IN_HOURS)
+    login(desk_client, "collector")
+    page = desk_client.get(f"/desk/handoffs/{handoff.id}").text
+    assert f'id="arrangement-{arrangement_id}"' in page
+    assert f"/desk/arrangements/{arrangement_id}/approve" not in page  # no button
+    response = post(desk_client, f"/desk/arrangements/{arrangement_id}/approve")
+    assert response.status_code == 403  # type: ignore[attr-defined]
+    desk_client.cookies.clear()
+    sup = login(desk_client, "supervisor")
+    page = desk_client.get("/desk/handoffs").text
+    assert f'data-arrangement="{arrangement_id}"' in page  # waiting for approval
+    response = post(
+        desk_client,
+        f"/desk/arrangements/{arrangement_id}/approve",
+        next=f"/desk/handoffs/{handoff.id}",
+    )
+    location = response.headers["location"]  # type: ignore[attr-defined]
+    assert location.startswith(f"/desk/handoffs/{handoff.id}?notice=desk.notice.approved&msg=")
+    page = desk_client.get(location).text
+    assert "Approved." in page and "The borrower was told on their channel." in page
+    desk_db.expire_all()
+    row = desk_db.get_one(Arrangement, arrangement_id)
+    assert (row.state, row.approved_by) == ("approved", sup.username)
+    body = desk_db.scalars(
+        select(SinkMessage.body).where(SinkMessage.body.like("Your plan is approved: 12 %"))
+    ).all()
+    first = Decimal(row.terms["schedule"][0]["amount"])
+    assert any(f"${first:,}" in b and f"${row.total_cost:,} in total" in b for b in body)
+    again = post(desk_client, f"/desk/arrangements/{arrangement_id}/decline", reason="late")
+    assert "error=desk.error.decided" in again.headers["location"]  # type: ignore[attr-defined]
+
+
+def test_decline_needs_a_reason_and_redirects_only_inside_the_desk(
+    desk_client: TestClient, login: LoginFn, desk_db: Session
+) -> None:
+    handoff = seed_handoff(desk_db, IN_HOURS)
+    arrangement_id = seed_proposal(desk_db, handoff, IN_HOURS)
+    login(desk_client, "admin")
+    url = f"/desk/arrangements/{arrangement_id}/decline"
+    response = post(desk_client, url, reason="", next="https://evil.example/")
+    assert response.headers["location"] == "/desk/handoffs?error=desk.error.reason_needed"  # type: ignore[attr-defined]
+    response = post(desk_client, url, reason="not affordable", next="//evil.example/x")
+    assert response.headers["location"].startswith("/desk/handoffs?notice=desk.notice.declined")  # type: ignore[attr-defined]
+    desk_db.expire_all()
+    assert desk_db.get_one(Arrangement, arrangement_id).state == "declined"
+
+
+def test_pages_in_chinese(desk_client: TestClient, login: LoginFn, desk_db: Session) -> None:
+    handoff = seed_handoff(desk_db, IN_HOURS)
+    login(desk_client, "supervisor", language="zh")
+    queue = desk_client.get("/desk/handoffs").text
+    assert "转人工队列" in queue and "领取" in queue
+    page = desk_client.get(f"/desk/handoffs/{handoff.id}").text
+    assert "全部消息（所有渠道）" in page and "贷款与余额" in page
+    assert (
+        "Every message, every channel"
+        in desk_client.get(f"/desk/handoffs/{handoff.id}?lang=en").text
+    )
+
+
+def test_unknown_ids_are_404(desk_client: TestClient, login: LoginFn) -> None:
+    login(desk_client, "collector")
+    assert desk_client.get("/desk/handoffs/999999").status_code == 404
+    assert desk_client.get("/desk/borrowers/999999").status_code == 404
