@@ -17,6 +17,11 @@ VALUE_WIDTH = 110
 COLOURS = ("#0b5cad", "#1a7f37", "#9a6700", "#8250df", "#b42318", "#57606a")
 
 
+def _fit(width: int) -> str:
+    """Scale down with the card, never up past the drawn size."""
+    return f'width="100%" preserveAspectRatio="xMinYMin meet" style="max-width: {width}px"'
+
+
 def _plain(value: Number | None) -> str:
     return "—" if value is None else str(value)
 
@@ -44,8 +49,8 @@ def bar_chart(
     span = width - LABEL_WIDTH - VALUE_WIDTH
     height = max(1, len(rows)) * (BAR_HEIGHT + GAP) + GAP
     parts = [
-        f'<svg class="chart bars" role="img" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" aria-label="{escape(title)}"><title>{escape(title)}</title>'
+        f'<svg class="chart bars" role="img" viewBox="0 0 {width} {height}" {_fit(width)} '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
     ]
     for n, (label, value) in enumerate(rows):
         y = GAP + n * (BAR_HEIGHT + GAP)
@@ -73,8 +78,8 @@ def column_chart(
     step = Decimal(width - 40) / max(1, len(points))
     bar = max(Decimal(1), step * Decimal("0.8")).quantize(Decimal("0.1"))
     parts = [
-        f'<svg class="chart columns" role="img" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" aria-label="{escape(title)}"><title>{escape(title)}</title>'
+        f'<svg class="chart columns" role="img" viewBox="0 0 {width} {height}" {_fit(width)} '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
         f'<line x1="30" y1="{inner}" x2="{width - 5}" y2="{inner}" stroke="#d0d7de"></line>'
         f'<text x="26" y="12" text-anchor="end">{top}</text>'
     ]

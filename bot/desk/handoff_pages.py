@@ -152,6 +152,21 @@ register(
             "en": "Not sent yet: the channel is unavailable; try again later.",
             "zh": "暂未发送：渠道暂不可用，请稍后重试。",
         },
+        "desk.notice.reopened": {
+            "en": "Back in the queue as a new handoff.",
+            "zh": "已作为新的转人工重新加入队列。",
+        },
+        "desk.waiting.title": {
+            "en": "Kept with people: the borrower wrote again",
+            "zh": "人工跟进中：借款人有新消息",
+        },
+        "desk.waiting.help": {
+            "en": "These conversations were closed with the account kept by people, so the "
+            "bot does not answer; reopen one to put it back in the queue.",
+            "zh": "这些会话结束时保留给人工处理，机器人不会回复；重新打开即可放回队列。",
+        },
+        "desk.waiting.last": {"en": "Last message", "zh": "最新消息"},
+        "desk.reopen": {"en": "Reopen", "zh": "重新打开"},
         "desk.notice.approved": {"en": "Approved.", "zh": "已批准。"},
         "desk.notice.declined": {"en": "Declined.", "zh": "已拒绝。"},
         "desk.notice.told": {
@@ -341,6 +356,7 @@ def queue_page(request: Request, user: DeskDep, view: str = "all") -> HTMLRespon
             session, now, runtime.settings.handoff_sla_minutes, view=view, username=user.username
         )
         proposals = approvals.pending(session)
+        waiting = q.kept_with_people_waiting(session)
         people = _assignable(session) if is_supervisor(user) else []
         return render(
             request,
@@ -350,6 +366,7 @@ def queue_page(request: Request, user: DeskDep, view: str = "all") -> HTMLRespon
                 "view": view,
                 "views": VIEWS,
                 "proposals": proposals,
+                "waiting": waiting,
                 "people": people,
                 "supervisor": is_supervisor(user),
                 "approver": user.role in approvals.APPROVER_ROLES,
@@ -459,6 +476,19 @@ async def reply_in_handoff(
         return _back(page, error=exc.code)
     notice = "desk.notice.reply_sent" if outcome.sent else f"desk.notice.reply_{outcome.status}"
     return _back(page, notice=notice, msg=outcome.message_id)
+
+
+@router.post("/conversations/{conversation_id}/reopen", dependencies=CSRF)
+def reopen_conversation(request: Request, conversation_id: int, user: DeskDep) -> RedirectResponse:
+    """A conversation kept with people got a new message: put it back in the queue."""
+    runtime = _runtime(request)
+    try:
+        with runtime.factory() as session, session.begin():
+            handoff = q.reopen(session, conversation_id, user.username, desk_now(request))
+            handoff_id = handoff.id
+    except q.HandoffError as exc:
+        return _back("/desk/handoffs", error=exc.code)
+    return _back(f"/desk/handoffs/{handoff_id}", notice="desk.notice.reopened")
 
 
 # -- approvals -----------------------------------------------------------------------

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from bot.accounts import STAGE_ORDER, ZERO, AccountBalance, account_balance
 from bot.audit import record_audit
-from bot.models import AuditEvent, Borrower, Conversation, Handoff, Loan
+from bot.models import AuditEvent, Borrower, Conversation, Handoff, Loan, Message
 
 ACTIVE_STATES = ("open", "claimed")
 OUTCOMES = ("bot", "human")
@@ -36,7 +36,8 @@ SLA_ACTION = "handoff.sla_breached"  # written by scheduler.followups.escalate_h
 URGENT_REASONS = frozenset(
     {"has_lawyer", "bankruptcy", "deceased", "complaint", "dispute_debt", "dispute"}
 )
-REQUESTED_REASONS = frozenset({"request_human"})
+REQUESTED_REASONS = frozenset({"request_human", "borrower_wrote"})
+REOPEN_REASON = "borrower_wrote"  # a conversation kept with people got a new message
 
 
 class HandoffError(Exception):
@@ -347,3 +348,65 @@ def may_act(handoff: Handoff, username: str, supervisor: bool) -> bool:
     if handoff.state not in ACTIVE_STATES:
         return False
     return supervisor or handoff.assignee == username
+
+
+# -- conversations kept with people ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A conversation closed as "human" (the bot silent) where the borrower wrote since."""
+
+    conversation_id: int
+    borrower_id: int | None
+    borrower_name: str | None
+    channel: str
+    last_inbound_at: datetime
+
+
+def kept_with_people_waiting(session: Session, limit: int = 100) -> list[Waiting]:
+    """Status ``human``, no active handoff, and a borrower message newer than anything we
+    sent: inbound routing keeps the bot silent there, so a person must look."""
+    last_in = (
+        select(Message.conversation_id, func.max(Message.created_at).label("at"))
+        .where(Message.direction == "inbound")
+        .group_by(Message.conversation_id)
+        .subquery()
+    )
+    last_out = (
+        select(Message.conversation_id, func.max(Message.created_at).label("at"))
+        .where(Message.direction == "outbound", Message.status != "blocked")
+        .group_by(Message.conversation_id)
+        .subquery()
+    )
+    active = select(Handoff.conversation_id).where(Handoff.state.in_(ACTIVE_STATES))
+    stmt = (
+        select(Conversation, Borrower.full_name, last_in.c.at)
+        .join(last_in, last_in.c.conversation_id == Conversation.id)
+        .outerjoin(last_out, last_out.c.conversation_id == Conversation.id)
+        .outerjoin(Borrower, Borrower.id == Conversation.borrower_id)
+        .where(
+            Conversation.status == "human",
+            Conversation.id.not_in(active),
+            (last_out.c.at.is_(None)) | (last_in.c.at > last_out.c.at),
+        )
+        .order_by(last_in.c.at)
+        .limit(limit)
+    )
+    return [
+        Waiting(c.id, c.borrower_id, name, c.channel, at)
+        for c, name, at in session.execute(stmt).tuples()
+    ]
+
+
+def reopen(session: Session, conversation_id: int, username: str, now: datetime) -> Handoff:
+    """Open a new handoff for a conversation kept with people (it joins the queue)."""
+    from bot.handoff import open_handoff
+
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise HandoffError("desk.error.no_handoff", f"no conversation {conversation_id}")
+    handoff = open_handoff(session, conversation, REOPEN_REASON, now)
+    details = {"conversation_id": conversation_id}
+    record_audit(session, username, "handoff.reopen", "handoff", handoff.id, details, now)
+    return handoff

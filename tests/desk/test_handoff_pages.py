@@ -305,3 +305,34 @@ def test_unknown_ids_are_404(desk_client: TestClient, login: LoginFn) -> None:
     login(desk_client, "collector")
     assert desk_client.get("/desk/handoffs/999999").status_code == 404
     assert desk_client.get("/desk/borrowers/999999").status_code == 404
+
+
+def test_reopen_a_conversation_kept_with_people(
+    desk_client: TestClient, login: LoginFn, desk_db: Session
+) -> None:
+    from bot.desk.queue import close
+    from bot.transcript import record_message
+
+    handoff = seed_handoff(desk_db, IN_HOURS)
+    close(desk_db, handoff.id, "sue", "human", IN_HOURS, any_holder=True)
+    conversation = desk_db.get_one(Conversation, handoff.conversation_id)
+    record_message(
+        desk_db,
+        conversation,
+        direction="inbound",
+        sender="borrower",
+        text="anyone?",
+        now=IN_HOURS + timedelta(minutes=1),
+    )
+    desk_db.commit()
+    login(desk_client, "collector")
+    page = desk_client.get("/desk/handoffs").text
+    assert f'data-conversation="{conversation.id}"' in page
+    response = post(desk_client, f"/desk/conversations/{conversation.id}/reopen")
+    location = response.headers["location"]  # type: ignore[attr-defined]
+    assert location.endswith("?notice=desk.notice.reopened")
+    new_id = int(location.split("/")[3].split("?")[0])
+    assert new_id != handoff.id
+    desk_db.expire_all()
+    assert desk_db.get_one(Handoff, new_id).reason == "borrower_wrote"
+    assert desk_client.post(f"/desk/conversations/{conversation.id}/reopen").status_code == 403

@@ -191,3 +191,24 @@ def test_two_collectors_claiming_at_once_exactly_one_wins(engine: Engine, now: d
     with factory() as session:
         assert session.get_one(Handoff, handoff_id).assignee == winner
         assert audit_actions(session, handoff_id).count("handoff.claim") == 1
+
+
+def test_kept_with_people_then_the_borrower_writes(session: Session, now: datetime) -> None:
+    from bot.transcript import record_message
+
+    h = handoff_for(session, now)
+    conversation = session.get_one(Conversation, h.conversation_id)
+    q.close(session, h.id, "sue", "human", now, any_holder=True)
+    waiting = [w.conversation_id for w in q.kept_with_people_waiting(session)]
+    assert conversation.id not in waiting  # nothing new from the borrower
+    later = now + timedelta(hours=1)
+    record_message(
+        session, conversation, direction="inbound", sender="borrower", text="hello?", now=later
+    )
+    found = [w for w in q.kept_with_people_waiting(session) if w.conversation_id == conversation.id]
+    assert [w.last_inbound_at for w in found] == [later]
+    again = q.reopen(session, conversation.id, "alice", later)
+    assert (again.state, again.reason) == ("open", "borrower_wrote")
+    assert again.id != h.id
+    assert conversation.id not in [w.conversation_id for w in q.kept_with_people_waiting(session)]
+    assert audit_actions(session, again.id) == ["handoff.open", "handoff.reopen"]
