@@ -166,3 +166,158 @@ def csrf_of(client: TestClient) -> str:
     with runtime.factory() as session:
         stmt = select(DeskSession.csrf_token).where(DeskSession.token_hash == token_hash(cookie))
         return session.scalars(stmt).one()
+
+
+# --- transcripts for the review pages ---------------------------------------------------
+
+
+@dataclass
+class SeededTranscripts:
+    en_borrower_id: int
+    en_ref: str
+    en_phone: str
+    en_email: str
+    zh_borrower_id: int
+    zh_ref: str
+    sms_conversation_id: int
+    chat_conversation_id: int
+    denied_message_id: int
+    message_ids: list[int]
+
+
+def seed_transcripts(session: Session, now: datetime) -> SeededTranscripts:
+    """Two borrowers, an SMS conversation (question, bot answer allowed by the real gate,
+    a reminder the gate denies because the number opted out) and a Chinese web chat with
+    a collector's reply. Gate decisions come from ``bot.compliance.evaluate``."""
+    from decimal import Decimal
+
+    from bot.compliance import Outbound, evaluate
+    from bot.delivery import store_decision
+    from bot.models import Conversation
+    from bot.transcript import record_message
+    from tests.factories import make_account
+
+    n = next(_names)
+    phone, email = f"+1202555{n:04d}", f"jane.roe{n}@example.com"
+    en = make_account(session, now=now, dpd=20, phone=phone, email=email)
+    en.full_name = f"Jane Roe {n}"
+    zh = make_account(
+        session,
+        now=now,
+        dpd=40,
+        language="zh",
+        timezone="Asia/Shanghai",
+        jurisdiction="cn",
+        currency="CNY",
+        phone=f"+86138{n:08d}",
+    )
+    zh.full_name = f"王小明{n}"
+    session.flush()
+    from sqlalchemy import select
+
+    from bot.models import ContactPoint
+
+    point = session.scalars(select(ContactPoint).where(ContactPoint.address == phone)).one()
+    sms = Conversation(
+        borrower_id=en.id, contact_point_id=point.id, channel="sms", language="en", started_at=now
+    )
+    chat = Conversation(borrower_id=zh.id, channel="webchat", language="zh", started_at=now)
+    session.add_all([sms, chat])
+    session.flush()
+    ids: list[int] = []
+
+    def message(conv: Conversation, at: datetime, **kw: object) -> int:
+        m = record_message(session, conv, now=at, **kw)  # type: ignore[arg-type]
+        ids.append(m.id)
+        return m.id
+
+    def gated(conv: Conversation, borrower: object, at: datetime, out: Outbound, **kw: object):  # type: ignore[no-untyped-def]
+        decision = evaluate(out)
+        row = store_decision(session, borrower.id, conv.channel, out.purpose, decision, at)  # type: ignore[attr-defined]
+        mid = message(conv, at, status="delivered" if decision.allowed else "blocked", **kw)
+        m = session.get(Message, mid)
+        assert m is not None
+        m.gate_decision_id = row.id
+        return mid, decision
+
+    from bot.models import Message
+
+    t1 = now - timedelta(hours=3)
+    inbound = message(
+        sms,
+        t1,
+        direction="inbound",
+        sender="borrower",
+        text="How much do I OWE?",
+        from_address=phone,
+        provider_message_id=f"SMin{n}",
+    )
+    m = session.get(Message, inbound)
+    assert m is not None
+    m.intent, m.confidence = "ask_amount_due", 0.93
+    reply_text = "I'm an automated assistant. You owe $250.00, due now."
+    reply, _ = gated(
+        sms,
+        en,
+        t1 + timedelta(seconds=2),
+        Outbound(channel="sms", purpose="reply", text=reply_text, now=t1, verified=True),
+        direction="outbound",
+        sender="bot",
+        text=reply_text,
+        to_address=phone,
+        provider_message_id=f"SMout{n}",
+        reason="reply",
+    )
+    m = session.get(Message, reply)
+    assert m is not None
+    m.segments, m.cost_estimate = 1, Decimal("0.0079")
+    denied, decision = gated(
+        sms,
+        en,
+        t1 + timedelta(hours=1),
+        Outbound(
+            channel="sms",
+            purpose="reminder",
+            text='=HYPERLINK("x") reminder',
+            now=t1,
+            opted_out=True,
+            verified=True,
+        ),
+        direction="outbound",
+        sender="system",
+        text='=HYPERLINK("x") reminder',
+        to_address=phone,
+        reason="reminder M1",
+    )
+    assert not decision.allowed
+    t2 = now - timedelta(hours=1)
+    message(chat, t2, direction="inbound", sender="borrower", text="我还欠多少钱")
+    collector_text = "您好，我是客服小李，您目前欠款两千元。"
+    gated(
+        chat,
+        zh,
+        t2 + timedelta(minutes=5),
+        Outbound(
+            channel="webchat",
+            purpose="collector_reply",
+            text=collector_text,
+            now=t2,
+            jurisdiction="cn",
+            timezone="Asia/Shanghai",
+            language="zh",
+            sender="collector",
+            conversation_status="human",
+            verified=True,
+        ),
+        direction="outbound",
+        sender="collector",
+        sender_ref="li",
+        text=collector_text,
+    )
+    session.flush()
+    return SeededTranscripts(
+        en_borrower_id=en.id, en_ref=en.external_ref, en_phone=phone, en_email=email,
+        zh_borrower_id=zh.id, zh_ref=zh.external_ref,
+        sms_conversation_id=sms.id, chat_conversation_id=chat.id,
+        denied_message_id=denied, message_ids=ids,
+    )  # fmt: skip

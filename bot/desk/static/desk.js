@@ -40,3 +40,10 @@
     if (!isNaN(d)) el.title = d.toLocaleString();
   });
 })();
+
+// A print button on the printable export pages (no inline script).
+document.addEventListener("click", function (event) {
+  if (event.target && event.target.hasAttribute && event.target.hasAttribute("data-print")) {
+    window.print();
+  }
+});
