@@ -81,3 +81,17 @@ def evaluate(
     )
     typer.echo(text)
     typer.echo(f"reports in {out}")
+
+
+@nlu_app.command("tune")
+def tune(
+    out: Annotated[Path, typer.Option(help="Where reports go")] = nlu_eval.REPORT_DIR / "tune",
+    folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds")] = 5,
+) -> None:
+    """Suggest the FallbackClassifier threshold: cross-validation on our training data and
+    our own out-of-scope lines (bot/nlu_out_of_scope.txt), never the external set."""
+    rows, best = nlu_eval.tune_threshold(out, folds)
+    text = nlu_eval.format_sweep(rows, best)
+    (out / "sweep.txt").write_text(text + "\n", encoding="utf-8")
+    typer.echo(text)
+    typer.echo(f"suggested FallbackClassifier threshold: {best.threshold:.2f}")

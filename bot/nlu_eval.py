@@ -253,6 +253,9 @@ def run_cross_validation(out_dir: Path, folds: int = 5, config: Path | None = No
 # --- the fallback threshold ------------------------------------------------------------
 
 
+OOS_SHARE = 0.1  # assumed share of off-topic messages in a collections conversation
+
+
 @dataclass(frozen=True)
 class SweepRow:
     threshold: float
@@ -260,10 +263,11 @@ class SweepRow:
     wrong_accepted: float
     oos_caught: float
 
-    @property
-    def score(self) -> float:
-        """Mean of in-scope accuracy (a fallback is wrong) and out-of-scope caught."""
-        return (self.in_scope_accuracy + self.oos_caught) / 2
+    def utility(self, oos_share: float = OOS_SHARE) -> float:
+        """Expected value per message: a right intent +1, a fallback 0, a wrong intent
+        (or an off-topic message taken for an intent) -1; off-topic at ``oos_share``."""
+        in_scope = self.in_scope_accuracy - self.wrong_accepted
+        return (1 - oos_share) * in_scope - oos_share * (1 - self.oos_caught)
 
 
 def threshold_sweep(
@@ -283,6 +287,69 @@ def threshold_sweep(
     return rows
 
 
-def best_threshold(rows: Sequence[SweepRow]) -> SweepRow:
-    """Highest score; among ties the lowest threshold (fewer needless fallbacks)."""
-    return max(rows, key=lambda r: (round(r.score, 6), -r.threshold))
+def best_threshold(rows: Sequence[SweepRow], oos_share: float = OOS_SHARE) -> SweepRow:
+    """Highest utility; among ties the lowest threshold (fewer needless fallbacks)."""
+    return max(rows, key=lambda r: (round(r.utility(oos_share), 6), -r.threshold))
+
+
+OUT_OF_SCOPE = Path(__file__).with_name("nlu_out_of_scope.txt")
+THRESHOLDS = [round(0.05 + 0.01 * i, 2) for i in range(86)]  # 0.05 .. 0.90
+
+
+def read_out_of_scope(path: Path = OUT_OF_SCOPE) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def without_fallback(config: Path, out: Path) -> Path:
+    """A copy of the pipeline whose FallbackClassifier never fires (raw confidences)."""
+    import yaml
+
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    for component in data["pipeline"]:
+        if component["name"] == "FallbackClassifier":
+            component.update(threshold=0.0, ambiguity_threshold=0.0)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return out
+
+
+def train_nlu(config: Path, out_dir: Path) -> Path:
+    cmd = [str(rasa_executable()), "train", "nlu", "--config", str(config), "--nlu", "data"]
+    cmd += ["--out", str(out_dir), "--fixed-model-name", "nlu-tune"]
+    with (out_dir / "train.log").open("w") as log:
+        subprocess.run(cmd, cwd=DIALOGUES, env=rasa_env(), stdout=log, stderr=log, check=True)
+    return out_dir / "nlu-tune.tar.gz"
+
+
+def cv_confidences(cv_dir: Path) -> list[tuple[bool, float]]:
+    """(right?, top confidence) of every cross-validation test prediction."""
+    pairs = []
+    for name in ("intent_successes.json", "intent_errors.json"):
+        for item in json.loads((cv_dir / name).read_text(encoding="utf-8")):
+            guess = item["intent_prediction"]
+            pairs.append((guess["name"] == item["intent"], float(guess["confidence"] or 0.0)))
+    return pairs
+
+
+def tune_threshold(out: Path, folds: int = 5) -> tuple[list[SweepRow], SweepRow]:
+    """Sweep the fallback threshold over cross-validated in-scope predictions of our
+    training data and a full-data model's confidence on our own out-of-scope lines."""
+    out.mkdir(parents=True, exist_ok=True)
+    config = without_fallback(DIALOGUES / "config.yml", out / "config-no-fallback.yml")
+    in_scope = cv_confidences(run_cross_validation(out / "cv", folds, config))
+    model = train_nlu(config, out)
+    oos = [float(p["confidence"]) for p in parse_texts(read_out_of_scope(), model)]
+    rows = threshold_sweep(in_scope, oos, THRESHOLDS)
+    return rows, best_threshold(rows)
+
+
+def format_sweep(rows: Sequence[SweepRow], best: SweepRow) -> str:
+    head = ("threshold", "in-scope acc", "wrong kept", "oos caught", "utility")
+    lines = [" ".join(f"{h:>12s}" for h in head)]
+    for r in rows:
+        if round(r.threshold * 100) % 5 == 0 or r == best:
+            mark = "  <- best" if r == best else ""
+            cells = (r.in_scope_accuracy, r.wrong_accepted, r.oos_caught, r.utility())
+            lines.append(f"{r.threshold:12.2f} " + " ".join(f"{c:12.3f}" for c in cells) + mark)
+    return "\n".join(lines)

@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -174,13 +176,14 @@ class Stack:
     app_url: str
     base_rasa_url: str
     twilio_url: str
+    logs: Path
 
     def stop(self) -> None:
         for child in reversed(self.children):
             child.stop()
 
 
-def start_stack(db_url: str, model: Path, logs: Path) -> Stack:
+def start_stack(db_url: str, model: Path, logs: Path, callbacks: bool) -> Stack:
     port = {k: processes.free_port() for k in ("app", "rasa", "act", "brasa", "bact", "twilio")}
     twilio_url = f"http://127.0.0.1:{port['twilio']}"
     app_url = f"http://127.0.0.1:{port['app']}"
@@ -208,7 +211,8 @@ def start_stack(db_url: str, model: Path, logs: Path) -> Stack:
     twilio = processes.Child(
         "local twilio",
         [py, "-m", "channels.twilio_local", "--port", str(port["twilio"]),
-         "--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN],
+         "--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN,
+         *([] if callbacks else ["--no-callbacks"])],
         env, f"{twilio_url}/_local/messages", logs / "twilio.log",
     )  # fmt: skip
     trivial = processes.Child(
@@ -222,15 +226,19 @@ def start_stack(db_url: str, model: Path, logs: Path) -> Stack:
     base_endpoints = processes.write_rasa_endpoints(
         logs / "endpoints-baseline.yml", f"http://127.0.0.1:{port['bact']}", None
     )
+    baseline_rasa = processes.rasa_server(
+        port["brasa"], model, base_endpoints, RASA_TOKEN, logs / "baseline"
+    )
+    baseline_rasa.name = "rasa (baseline)"
     children = [
         twilio,
         trivial,
         processes.action_server(port["act"], env, logs),
         processes.rasa_server(port["rasa"], model, endpoints, RASA_TOKEN, logs),
-        processes.rasa_server(port["brasa"], model, base_endpoints, RASA_TOKEN, logs / "base"),
+        baseline_rasa,
         processes.app_server(env, port["app"], logs),
     ]
-    stack = Stack(children, app_url, f"http://127.0.0.1:{port['brasa']}", twilio_url)
+    stack = Stack(children, app_url, f"http://127.0.0.1:{port['brasa']}", twilio_url, logs)
     try:
         for child in children:
             child.start()
@@ -240,6 +248,40 @@ def start_stack(db_url: str, model: Path, logs: Path) -> Stack:
         stack.stop()
         raise
     return stack
+
+
+# --- where the CPU goes ------------------------------------------------------------------
+
+
+def cpu_seconds(pgid: int) -> float:
+    """User + system CPU of every process in a process group (Linux /proc; else 0).
+
+    Each child runs in its own session, so its group holds any workers it forks (the
+    action server's Sanic runs its app in a worker process)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(stack: Stack) -> dict[str, float]:
+    shot = {c.name: cpu_seconds(c.proc.pid) for c in stack.children if c.proc is not None}
+    shot["load generator"] = time.process_time()
+    return shot
+
+
+def cpu_per_reply(before: dict[str, float], after: dict[str, float], replies: int) -> str:
+    parts = [
+        f"{name} {(after[name] - before[name]) * 1000 / replies:.0f}"
+        for name in before
+        if after[name] - before[name] > 0.0005 * replies
+    ]
+    return "CPU ms per reply: " + ", ".join(parts)
 
 
 # --- load ------------------------------------------------------------------------------
@@ -293,14 +335,64 @@ def twilio_sender(client: httpx.AsyncClient, app_url: str, phones: list[str]) ->
     return send
 
 
-async def measure(stack: Stack, phones: list[str], turns: int, warmup: int) -> dict[str, object]:
+def start_profilers(stack: Stack, py_spy: str | None, out: Path) -> list[subprocess.Popen[bytes]]:
+    """py-spy on every child (collapsed stacks, ``out/profile-<name>.txt``), if asked."""
+    if not py_spy:
+        return []
+    return [
+        subprocess.Popen(
+            [
+                py_spy,
+                "record",
+                "--pid",
+                str(c.proc.pid),
+                "--subprocesses",
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "-o",
+                str(out / f"profile-{c.name.replace(' ', '-')}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for c in stack.children
+        if c.proc is not None
+    ]
+
+
+def stop_profilers(profilers: list[subprocess.Popen[bytes]]) -> None:
+    for proc in profilers:
+        proc.send_signal(signal.SIGINT)
+    for proc in profilers:
+        proc.wait(30)
+
+
+async def measure(
+    stack: Stack, phones: list[str], turns: int, warmup: int, py_spy: str | None = None
+) -> dict[str, object]:
     limits = httpx.Limits(max_connections=len(phones) * 2, max_keepalive_connections=len(phones))
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-        n = len(phones)
+        n, total = len(phones), len(phones) * (warmup + turns)
+        shots = [cpu_snapshot(stack)]
         base = await run_phase(rasa_sender(client, stack.base_rasa_url, "base"), n, turns, warmup)
+        shots.append(cpu_snapshot(stack))
+        await asyncio.sleep(2)  # the last status callbacks of the baseline: none; settle
+        profilers = start_profilers(stack, py_spy, stack.logs)
+        shots.append(cpu_snapshot(stack))
         bot = await run_phase(twilio_sender(client, stack.app_url, phones), n, turns, warmup)
+        shots.append(cpu_snapshot(stack))
+        stop_profilers(profilers)
         sent = (await client.get(f"{stack.twilio_url}/_local/messages")).json()["messages"]
-    return {"baseline": base, "bot": bot, "sent": len(sent), "expected": n * (warmup + turns)}
+    return {
+        "baseline": base,
+        "bot": bot,
+        "sent": len(sent),
+        "expected": total,
+        "cpu_baseline": cpu_per_reply(shots[0], shots[1], total),
+        "cpu_bot": cpu_per_reply(shots[2], shots[3], total),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -310,6 +402,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured first messages each")
     parser.add_argument("--url", default=os.environ.get("ARREARS_TEST_DATABASE_URL") or DEFAULT_URL)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--status-callbacks",
+        action="store_true",
+        help="the local Twilio server posts sent/delivered callbacks to the app meanwhile",
+    )
+    parser.add_argument("--py-spy", metavar="BIN", help="profile every process in the bot phase")
     args = parser.parse_args(argv)
     model = model_path()
     if not model.exists():
@@ -320,9 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         phones = seed_borrowers(db_url, args.conversations, datetime.now(UTC))
         print(f"conversation: starting Rasa x2, actions x2, app, local Twilio (logs {logs})")
-        stack = start_stack(db_url, model, logs)
+        stack = start_stack(db_url, model, logs, args.status_callbacks)
         try:
-            result = asyncio.run(measure(stack, phones, args.turns, args.warmup))
+            result = asyncio.run(measure(stack, phones, args.turns, args.warmup, args.py_spy))
         finally:
             stack.stop()
     finally:
@@ -343,6 +441,8 @@ def report(result: dict[str, object], conversations: int) -> int:
         f"{'OK' if ratio <= TARGET_RATIO else 'ABOVE TARGET'}"
     )
     print(f"conversation: replies at the local Twilio server {result['sent']}/{result['expected']}")
+    print(f"conversation: bare rasa {result['cpu_baseline']}")
+    print(f"conversation: bot       {result['cpu_bot']}")
     return 0 if ratio <= TARGET_RATIO else 1
 
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from bot.nlu_eval import DEFAULT_EXTERNAL, external_path, language_of
+from bot.nlu_eval import DEFAULT_EXTERNAL, external_path, language_of, read_out_of_scope
 from tests.dialogues.conftest import load_yaml, nlu_examples
 
 MINIMUM = 25
@@ -60,3 +60,10 @@ def test_no_external_evaluation_text_is_in_the_training_data() -> None:
     assert len(held_out) > 100
     leaked = sorted({t for ts in nlu_examples().values() for t in ts if normalise(t) in held_out})
     assert leaked == []
+    tuning = sorted(t for t in read_out_of_scope() if normalise(t) in held_out)
+    assert tuning == []  # the fallback threshold is tuned on our own lines only
+
+
+def test_out_of_scope_tuning_lines_are_not_training_examples() -> None:
+    ours = {normalise(t) for ts in nlu_examples().values() for t in ts}
+    assert [t for t in read_out_of_scope() if normalise(t) in ours] == []

@@ -105,8 +105,12 @@ def test_threshold_sweep_trades_needless_fallbacks_for_caught_out_of_scope() -> 
     assert [r.in_scope_accuracy for r in rows] == [0.6, 0.6, 0.4, 0.2]
     assert [r.wrong_accepted for r in rows] == [0.4, 0.4, 0.2, 0.0]
     assert [r.oos_caught for r in rows] == [0.0, 0.5, 0.5, 1.0]
-    best = best_threshold(rows)
-    assert best.threshold == 0.7  # (0.2 + 1.0) / 2 beats (0.6 + 0.5) / 2
+    # utility = 0.9 * (right - wrong) - 0.1 * (1 - caught)
+    assert rows[1].utility() == pytest.approx(0.9 * 0.2 - 0.1 * 0.5)
+    assert rows[3].utility() == pytest.approx(0.9 * 0.2 - 0.1 * 0.0)
+    assert best_threshold(rows).threshold == 0.7  # 0.18 beats 0.13 (0.2, 0.3) and 0.08 (0.0)
+    assert best_threshold(rows, oos_share=0.0).threshold == 0.0  # all 0.2: the lowest wins
+    assert best_threshold(rows, oos_share=1.0).threshold == 0.7
     tie = best_threshold(threshold_sweep([(True, 0.9)], [0.1], [0.2, 0.5]))
     assert tie.threshold == 0.2
 
@@ -119,3 +123,40 @@ def test_external_path_prefers_option_then_environment(
     monkeypatch.setenv(nlu_eval.EXTERNAL_ENV, str(tmp_path / "x.tsv"))
     assert nlu_eval.external_path() == tmp_path / "x.tsv"
     assert nlu_eval.external_path(tmp_path / "y.tsv") == tmp_path / "y.tsv"
+
+
+def test_cv_confidences_reads_rasa_successes_and_errors(tmp_path: Path) -> None:
+    ok = [
+        {"text": "hi", "intent": "greet", "intent_prediction": {"name": "greet", "confidence": 0.9}}
+    ]
+    bad = [
+        {"text": "no", "intent": "deny", "intent_prediction": {"name": "greet", "confidence": 0.4}}
+    ]
+    (tmp_path / "intent_successes.json").write_text(json.dumps(ok))
+    (tmp_path / "intent_errors.json").write_text(json.dumps(bad))
+    assert nlu_eval.cv_confidences(tmp_path) == [(True, 0.9), (False, 0.4)]
+    by_lang = nlu_eval.cv_by_language(tmp_path)
+    assert (by_lang["en"].right, by_lang["en"].total) == (1, 2)
+
+
+def test_without_fallback_keeps_the_pipeline_but_never_falls_back(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "language: en\npipeline:\n  - name: WhitespaceTokenizer\n"
+        "  - name: FallbackClassifier\n    threshold: 0.4\n    ambiguity_threshold: 0.1\n"
+        "policies:\n  - name: RulePolicy\n"
+    )
+    import yaml
+
+    data = yaml.safe_load(nlu_eval.without_fallback(config, tmp_path / "out.yml").read_text())
+    assert [c["name"] for c in data["pipeline"]] == ["WhitespaceTokenizer", "FallbackClassifier"]
+    assert data["pipeline"][1]["threshold"] == 0.0
+    assert data["pipeline"][1]["ambiguity_threshold"] == 0.0
+    assert data["policies"] == [{"name": "RulePolicy"}]
+
+
+def test_out_of_scope_tuning_lines_are_ours_and_bilingual() -> None:
+    lines = nlu_eval.read_out_of_scope()
+    langs = [nlu_eval.language_of(t) for t in lines]
+    assert langs.count("en") >= 40 and langs.count("zh") >= 30
+    assert not any(t.startswith("#") for t in lines)
