@@ -8,20 +8,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any, cast
 
+from sqlalchemy import Integer, String, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.audit import record_audit
-from bot.compliance import Decision, Outbound, evaluate
+from bot.compliance import ContactHistory, Decision, Outbound, evaluate
 from bot.compliance.history import first_bot_turn, load_history
 from bot.compliance.model import BOT_TURNS
 from bot.compliance.profiles import with_disclosure
-from bot.models import Borrower, ContactPoint, Conversation, GateDecision, Message
+from bot.models import (
+    Borrower,
+    ContactPoint,
+    Conversation,
+    DeliveryEvent,
+    GateDecision,
+    Message,
+)
 from bot.runtime import Runtime
-from bot.transcript import apply_early_reports, find_contact_point, record_message
+from bot.settings import Settings
+from bot.transcript import (
+    DELIVERY_RANK,
+    apply_early_reports,
+    find_contact_point,
+    record_message,
+)
 from channels.base import ChannelError, OutboundMessage, OutcomeUnknownError, SendResult
 from channels.segments import count_segments
 
@@ -84,25 +99,36 @@ def judge(session: Session, conversation: Conversation, draft: Draft, now: datet
         now=now,
         opted_out_at=point.opted_out_at if point else None,
     )
-    return evaluate(
-        Outbound(
-            channel=conversation.channel,
-            purpose=draft.purpose,
-            text=draft.text,
-            now=now,
-            jurisdiction=borrower.jurisdiction if borrower else "us",
-            timezone=borrower.timezone if borrower else "UTC",
-            language=conversation.language,
-            consent=point.consent if point else True,
-            opted_out=bool(point and point.opted_out_at),
-            invalid_address=bool(point and point.invalid),
-            verified=_right_party_verified(conversation, point),
-            cease_reason=borrower.cease_reason if borrower else None,
-            conversation_status=draft.conversation_status or conversation.status,
-            sender=draft.sender,
-            contact_point_id=point.id if point else None,
-            history=history,
-        )
+    return evaluate(gate_input(conversation, borrower, point, draft, now, history))
+
+
+def gate_input(
+    conversation: Conversation,
+    borrower: Borrower | None,
+    point: ContactPoint | None,
+    draft: Draft,
+    now: datetime,
+    history: ContactHistory,
+) -> Outbound:
+    """What the gate is asked about ``draft``: the one mapping from stored facts to the
+    gate's input, shared by ``deliver`` and the dispatcher's batches."""
+    return Outbound(
+        channel=conversation.channel,
+        purpose=draft.purpose,
+        text=draft.text,
+        now=now,
+        jurisdiction=borrower.jurisdiction if borrower else "us",
+        timezone=borrower.timezone if borrower else "UTC",
+        language=conversation.language,
+        consent=point.consent if point else True,
+        opted_out=bool(point and point.opted_out_at),
+        invalid_address=bool(point and point.invalid),
+        verified=_right_party_verified(conversation, point),
+        cease_reason=borrower.cease_reason if borrower else None,
+        conversation_status=draft.conversation_status or conversation.status,
+        sender=draft.sender,
+        contact_point_id=point.id if point else None,
+        history=history,
     )
 
 
@@ -257,3 +283,184 @@ def _channel_of(runtime: Runtime, conversation_id: int) -> str:
 def _load(runtime: Runtime, message_id: int) -> Message:
     with runtime.factory() as session:
         return session.get_one(Message, message_id)
+
+
+# --- batches: the dispatcher judges, records and sends many drafts at once -----------
+#
+# The same facts, the same gate and the same transcript lines as ``deliver``, written in
+# a few statements per batch instead of a few per message. An allowed line is stored as
+# ``prepared`` with the batch (it counts against the caps from then on), turned
+# ``sending`` in a committed statement right before its send, and settled after it.
+
+PREPARED = "prepared"
+"""A transcript line the gate allowed and that has not been handed to a channel yet."""
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A draft the gate has judged in a batch, ready to be recorded."""
+
+    conversation_id: int
+    borrower_id: int | None
+    channel: str
+    draft: Draft
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a channel answered for one prepared transcript line."""
+
+    message_id: int
+    channel: str
+    result: SendResult | None
+    error: ChannelError | None
+
+
+@dataclass(frozen=True)
+class Settled:
+    status: str
+    provider_message_id: str | None
+    error_code: str | None
+
+
+def record_judged(
+    session: Session, items: Sequence[Judged], now: datetime, settings: Settings
+) -> list[tuple[int, int]]:
+    """Store each decision and its transcript line; returns (message id, decision id)
+    in order. Allowed lines are ``prepared``, denied ones ``blocked`` with the rule."""
+    if not items:
+        return []
+    decision_ids = session.scalars(
+        insert(GateDecision).returning(GateDecision.id, sort_by_parameter_order=True),
+        [
+            {
+                "borrower_id": j.borrower_id,
+                "channel": j.channel,
+                "purpose": j.draft.purpose,
+                "allowed": j.decision.allowed,
+                "deciding_rule": j.decision.deciding_rule,
+                "rules": [r.as_dict() for r in j.decision.results],
+                "decided_at": now,
+            }
+            for j in items
+        ],
+    ).all()
+    rows = []
+    for j, decision_id in zip(items, decision_ids, strict=True):
+        d = j.draft
+        segments = count_segments(d.text).segments if j.channel == "sms" else None
+        rows.append(
+            {
+                "conversation_id": j.conversation_id,
+                "direction": "outbound",
+                "channel": j.channel,
+                "sender": d.sender,
+                "to_address": d.to_address,
+                "text": d.text,
+                "reason": d.reason,
+                "status": PREPARED if j.decision.allowed else "blocked",
+                "error_code": None if j.decision.allowed else j.decision.deciding_rule,
+                "gate_decision_id": decision_id,
+                "segments": segments,
+                "cost_estimate": (
+                    None if segments is None else segments * settings.sms_segment_cost
+                ),
+                "extra": {"buttons": list(d.buttons)} if d.buttons else None,
+                "created_at": now,
+            }
+        )
+    message_ids = session.scalars(
+        insert(Message).returning(Message.id, sort_by_parameter_order=True), rows
+    ).all()
+    session.execute(
+        update(Conversation)
+        .where(Conversation.id.in_({j.conversation_id for j in items}))
+        .values(last_message_at=now)
+    )
+    return list(zip(message_ids, decision_ids, strict=True))
+
+
+def mark_sending(session: Session, message_ids: Sequence[int]) -> None:
+    """Prepared lines about to be handed to their channels: once this is committed, a
+    crash leaves them ``sending`` (outcome unknown), never ``prepared`` (safe to retry)."""
+    if message_ids:
+        session.execute(
+            update(Message)
+            .where(Message.id.in_(message_ids), Message.status == PREPARED)
+            .values(status="sending")
+        )
+
+
+def record_outcomes(
+    session: Session, outcomes: Sequence[Outcome], now: datetime, settings: Settings
+) -> dict[int, Settled]:
+    """``_finish`` for many lines: the provider's status and id, its segment count,
+    delivery reports that arrived first, and what a failure teaches about the address."""
+    early: dict[tuple[str, str], list[DeliveryEvent]] = {}
+    ids = [o.result.provider_message_id for o in outcomes if o.result is not None]
+    if ids:
+        events = session.scalars(
+            select(DeliveryEvent)
+            .where(DeliveryEvent.provider_message_id.in_(ids))
+            .order_by(DeliveryEvent.id)
+        )
+        for event in events:
+            early.setdefault((event.channel, event.provider_message_id), []).append(event)
+    table = cast(Table, Message.__table__)
+    params: list[dict[str, Any]] = []
+    settled: dict[int, Settled] = {}
+    learn: list[tuple[int, str]] = []
+    for o in outcomes:
+        segments: int | None = None
+        provider_id: str | None = None
+        error_code: str | None = None
+        if o.result is not None:
+            status, provider_id, segments = (
+                o.result.status,
+                o.result.provider_message_id,
+                o.result.segments,
+            )
+            for event in early.get((o.channel, provider_id or ""), ()):
+                rank = DELIVERY_RANK.get(event.status)
+                if rank is not None and rank > DELIVERY_RANK.get(status, -1):
+                    status = event.status
+                    error_code = event.error_code or error_code
+        elif o.error is not None:
+            status = failure_status(o.error)
+            error_code = o.error.code or type(o.error).__name__
+            if o.error.address_effect:
+                learn.append((o.message_id, o.error.address_effect))
+        else:
+            raise ValueError(f"outcome of message {o.message_id} has neither result nor error")
+        settled[o.message_id] = Settled(status, provider_id, error_code)
+        params.append(
+            {
+                "m_id": o.message_id,
+                "m_status": status,
+                "m_provider": provider_id,
+                "m_error": error_code,
+                "m_segments": segments,
+                "m_cost": None if segments is None else segments * settings.sms_segment_cost,
+            }
+        )
+    if params:
+        session.connection().execute(
+            update(table)
+            .where(table.c.id == bindparam("m_id"))
+            .values(
+                status=bindparam("m_status"),
+                provider_message_id=func.coalesce(
+                    bindparam("m_provider", type_=String), table.c.provider_message_id
+                ),
+                error_code=func.coalesce(bindparam("m_error", type_=String), table.c.error_code),
+                segments=func.coalesce(bindparam("m_segments", type_=Integer), table.c.segments),
+                cost_estimate=func.coalesce(
+                    bindparam("m_cost", type_=table.c.cost_estimate.type), table.c.cost_estimate
+                ),
+            ),
+            params,
+        )
+    for message_id, effect in learn:  # rare: a dead number or an unsubscribed address
+        _learn_about_address(session, session.get_one(Message, message_id), effect, now)
+    return settled

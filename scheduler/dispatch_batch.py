@@ -1,0 +1,484 @@
+"""One dispatch batch, set-based: claim, load, judge, render and record in one
+transaction; the sends come after it (``scheduler.dispatcher``).
+
+Claiming takes a borrower's due rows together. On PostgreSQL the rows are picked with
+``FOR UPDATE SKIP LOCKED`` and each borrower is taken with
+``pg_try_advisory_xact_lock(namespace, borrower_id)`` for the rest of the transaction, so
+two workers never judge the same borrower at once: whichever comes second sees the first
+one's transcript lines (stored ``prepared`` before the commit) and its caps count them.
+
+Everything the gate and the templates need is read in a few queries for the whole batch
+(borrowers, loans, unpaid installments, contact points, suspensions, promises, open
+conversations, and the contact history in ``scheduler.history_bulk``); the gate is the
+same pure ``evaluate`` with the same input mapping (``bot.delivery.gate_input``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Integer, String, Table, bindparam, func, select, text, update
+from sqlalchemy.orm import Session
+
+from bot.accounts import AccountBalance, account_balance
+from bot.chat_links import chat_url
+from bot.compliance import Attempt, evaluate
+from bot.compliance.history import load_history
+from bot.delivery import Draft, Judged, gate_input, outbound_of, record_judged
+from bot.models import (
+    Borrower,
+    ContactPoint,
+    Conversation,
+    Installment,
+    Loan,
+    OutboxRow,
+    PromiseToPay,
+)
+from bot.settings import Settings
+from channels.base import OutboundMessage
+from channels.templates_render import format_money, render
+from channels.unsubscribe import unsubscribe_headers, unsubscribe_url
+from scheduler.history_bulk import load_batch_history
+from scheduler.suspension import SUSPENSIONS, is_dunning
+
+ADVISORY_NAMESPACE = 0x0A77  # first key of the per-borrower advisory lock (the leader's
+# lock uses the one-bigint form: the two never collide)
+_LOCK_BORROWERS = text(
+    "SELECT b FROM unnest(CAST(:ids AS integer[])) AS t(b) WHERE pg_try_advisory_xact_lock(:ns, b)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RowFacts:
+    id: int
+    borrower_id: int
+    loan_id: int
+    contact_point_id: int
+    channel: str
+    campaign_step: str
+    template: str
+    idempotency_key: str
+    attempts: int  # after this claim
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """A claimed row whose message the gate allowed, stored ``prepared``."""
+
+    row: RowFacts
+    message_id: int
+    out: OutboundMessage
+
+
+@dataclass
+class Batch:
+    claimed: int = 0
+    ready: list[Ready] = field(default_factory=list)
+    states: dict[str, int] = field(default_factory=dict)  # rows already final
+
+
+def claim_batch(session: Session, now: datetime, limit: int) -> list[RowFacts]:
+    """Claim up to about ``limit`` due rows, every due row of each borrower taken."""
+    due = (OutboxRow.state == "pending", OutboxRow.not_before <= now)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    pick = (
+        select(OutboxRow.borrower_id)
+        .where(*due)
+        .order_by(OutboxRow.not_before, OutboxRow.id)
+        .limit(limit)
+    )
+    if postgres:
+        pick = pick.with_for_update(skip_locked=True)
+    borrowers = list(dict.fromkeys(session.scalars(pick)))
+    if postgres and borrowers:  # those another worker is judging right now are skipped
+        locked = session.scalars(_LOCK_BORROWERS, {"ids": borrowers, "ns": ADVISORY_NAMESPACE})
+        borrowers = list(locked)
+    if not borrowers:
+        return []
+    stmt = (
+        select(
+            OutboxRow.id,
+            OutboxRow.borrower_id,
+            OutboxRow.loan_id,
+            OutboxRow.contact_point_id,
+            OutboxRow.channel,
+            OutboxRow.campaign_step,
+            OutboxRow.template,
+            OutboxRow.idempotency_key,
+            OutboxRow.attempts,
+        )
+        .where(*due, OutboxRow.borrower_id.in_(borrowers))
+        .order_by(OutboxRow.not_before, OutboxRow.id)
+    )
+    if postgres:
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = [RowFacts(*r[:8], attempts=r[8] + 1) for r in session.execute(stmt)]
+    if rows:
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_([r.id for r in rows]))
+            .values(state="claimed", claimed_at=now, attempts=OutboxRow.attempts + 1)
+        )
+    return rows
+
+
+# --- balances without ORM objects: what ``account_balance`` reads, as plain values ----
+
+
+@dataclass(slots=True)
+class _Installment:
+    due_date: date
+    outstanding: Decimal
+
+
+@dataclass(slots=True)
+class _Loan:
+    id: int
+    reference: str
+    currency: str
+    timezone: str
+    grace_days: int
+    status: str
+    installments: list[_Installment] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Account:
+    id: int
+    loans: list[_Loan] = field(default_factory=list)
+
+
+def _balances(session: Session, borrower_ids: list[int], now: datetime) -> dict[int, Any]:
+    accounts = {b: _Account(b) for b in borrower_ids}
+    loans: dict[int, _Loan] = {}
+    stmt = (
+        select(
+            Loan.borrower_id,
+            Loan.id,
+            Loan.reference,
+            Loan.currency,
+            Loan.timezone,
+            Loan.grace_days,
+            Loan.status,
+        )
+        .where(Loan.borrower_id.in_(borrower_ids))
+        .order_by(Loan.id)  # Borrower.loans' order: the first loan's currency is the account's
+    )
+    for borrower_id, loan_id, reference, currency, zone, grace, status in session.execute(stmt):
+        loan = _Loan(loan_id, reference, currency, zone, grace, status)
+        loans[loan.id] = loan
+        accounts[borrower_id].loans.append(loan)
+    if loans:
+        owed = (
+            Installment.principal_due
+            + Installment.interest_due
+            + Installment.fees_due
+            - Installment.amount_paid
+        )
+        unpaid = select(Installment.loan_id, Installment.due_date, owed).where(
+            Installment.loan_id.in_(list(loans)), owed > 0
+        )
+        for loan_id, due, outstanding in session.execute(unpaid):
+            loans[loan_id].installments.append(_Installment(due, outstanding))
+    # account_balance reads only the attributes these plain values carry
+    return {b: account_balance(cast(Borrower, a), now) for b, a in accounts.items()}
+
+
+def _suspensions(session: Session, borrower_ids: list[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for reason, (col, cond) in SUSPENSIONS.items():
+        for borrower_id in session.scalars(select(col).where(cond, col.in_(borrower_ids))):
+            found.setdefault(borrower_id, reason)  # the first reason, as suspension_reason
+    return found
+
+
+def _conversations(
+    session: Session,
+    wanted: dict[tuple[int, str], tuple[int, str]],
+    now: datetime,
+) -> dict[tuple[int, str], Conversation]:
+    """``open_conversation`` for many (borrower, channel) pairs; ``wanted`` maps each to
+    the contact point and language a new conversation starts with."""
+    found: dict[tuple[int, str], Conversation] = {}
+    if not wanted:
+        return found
+    stmt = (
+        select(Conversation)
+        .where(
+            Conversation.borrower_id.in_({b for b, _ in wanted}),
+            Conversation.status != "resolved",
+        )
+        .order_by(Conversation.id.desc())
+    )
+    for conversation in session.scalars(stmt):
+        key = (cast(int, conversation.borrower_id), conversation.channel)
+        if key in wanted:
+            found.setdefault(key, conversation)
+    new = []
+    for key, (point_id, language) in wanted.items():
+        if key not in found:
+            conversation = Conversation(
+                borrower_id=key[0],
+                contact_point_id=point_id,
+                channel=key[1],
+                language=language,
+                started_at=now,
+                last_message_at=now,
+            )
+            found[key] = conversation
+            new.append(conversation)
+    if new:
+        session.add_all(new)
+        session.flush()
+    return found
+
+
+def build_draft(
+    settings: Settings,
+    row: RowFacts,
+    borrower: Borrower,
+    balance: AccountBalance,
+    point: ContactPoint,
+    conversation_id: int,
+    promise: PromiseToPay | None,
+) -> Draft:
+    """The reminder's text for its channel, stage and language, with its links."""
+    loan = next((lb for lb in balance.loans if lb.loan_id == row.loan_id), balance.worst)
+    secret = settings.secret_key or ""  # required by dispatch()
+    public = settings.effective_public_url
+    link = chat_url(public, secret, borrower.id)
+    ctx = {
+        "language": borrower.language,
+        "verified": point.verified,
+        "stage": row.template,
+        "name": borrower.full_name,
+        "amount": format_money(balance.amount_due, balance.currency),
+        "due_date": str(balance.due_date or ""),
+        "dpd": balance.dpd or 0,
+        "reference": loan.reference if loan else "",
+        "chat_url": link,
+        "lender": settings.lender_name_zh if borrower.language == "zh" else settings.lender_name,
+        "unsubscribe_url": unsubscribe_url(public, secret, point.id),
+    }
+    headers = unsubscribe_headers(public, secret, point.id) if row.channel == "email" else {}
+    base = Draft(
+        conversation_id=conversation_id,
+        to_address=point.address,
+        text="",
+        sender="bot",
+        purpose="reminder",
+        reason=f"reminder {row.campaign_step} (outbox {row.id})",
+        idempotency_key=row.idempotency_key,
+        headers=tuple(headers.items()),
+    )
+    if promise is not None:
+        return _promise_draft(base, ctx, promise, balance.currency, row.channel)
+    if row.channel == "email":
+        return replace(
+            base,
+            text=render("email.txt.j2", **ctx),
+            subject=render("email_subject.j2", **ctx),
+            html=render("email.html.j2", **ctx),
+        )
+    if row.channel == "push":
+        return replace(
+            base,
+            text=render("push.j2", **ctx),
+            subject=render("push_title.j2", **ctx),
+            metadata=(("deep_link", link), ("kind", "reminder")),
+        )
+    return replace(base, text=render("sms.j2", **ctx))
+
+
+def _promise_draft(
+    base: Draft, ctx: dict[str, Any], promise: PromiseToPay, currency: str, channel: str
+) -> Draft:
+    """The day-before reminder of a promise to pay, on any channel."""
+    ctx = ctx | {
+        "channel": channel,
+        "promised_date": str(promise.promised_date),
+        "promise_amount": format_money(promise.amount, currency),
+    }
+    body = render("promise.j2", **ctx)
+    subject = render("promise.j2", part="subject", **ctx) if channel in ("email", "push") else None
+    extra: dict[str, Any] = {
+        "text": body,
+        "subject": subject,
+        "reason": base.reason.replace("reminder", "promise reminder", 1),
+    }
+    if channel == "push":
+        extra["metadata"] = (("deep_link", ctx["chat_url"]), ("kind", "promise_reminder"))
+    return replace(base, **extra)
+
+
+def _cancel_reason(
+    row: RowFacts,
+    borrower: Borrower | None,
+    balance: AccountBalance | None,
+    suspended: dict[int, str],
+    promise: PromiseToPay | None,
+) -> str | None:
+    """Why this row is no longer worth sending (a payment, a promise, a plan...)."""
+    if borrower is None or balance is None:
+        return "no_account"
+    if is_dunning(row.campaign_step):
+        if row.borrower_id in suspended:
+            return suspended[row.borrower_id]
+        if balance.stage == "current" or balance.amount_due <= 0:
+            return "paid"
+    elif promise is None or promise.state != "open":
+        return "promise_settled"
+    return None
+
+
+def prepare_batch(
+    session: Session, rows: Sequence[RowFacts], now: datetime, settings: Settings
+) -> Batch:
+    """Judge, render and record every claimed row; rows that end here are final."""
+    batch = Batch(claimed=len(rows))
+    if not rows:
+        return batch
+    borrower_ids = list(dict.fromkeys(r.borrower_id for r in rows))
+    borrowers = {
+        b.id: b for b in session.scalars(select(Borrower).where(Borrower.id.in_(borrower_ids)))
+    }
+    balances = _balances(session, list(borrowers), now)
+    points = {
+        p.id: p
+        for p in session.scalars(
+            select(ContactPoint).where(ContactPoint.id.in_({r.contact_point_id for r in rows}))
+        )
+    }
+    suspended = _suspensions(session, borrower_ids)
+    promise_ids = {_promise_id(r.campaign_step) for r in rows if not is_dunning(r.campaign_step)}
+    promises: dict[int, PromiseToPay] = {}
+    if promise_ids:
+        stmt = select(PromiseToPay).where(PromiseToPay.id.in_(promise_ids))
+        promises = {p.id: p for p in session.scalars(stmt)}
+
+    live: list[tuple[RowFacts, PromiseToPay | None]] = []
+    finals: list[dict[str, Any]] = []
+    for row in rows:
+        promise = (
+            None if is_dunning(row.campaign_step) else promises.get(_promise_id(row.campaign_step))
+        )
+        reason = _cancel_reason(
+            row, borrowers.get(row.borrower_id), balances.get(row.borrower_id), suspended, promise
+        )
+        if reason is not None:
+            finals.append(_row_update(row.id, "cancelled", error_code=reason))
+        else:
+            live.append((row, promise))
+
+    wanted = {
+        (r.borrower_id, r.channel): (r.contact_point_id, borrowers[r.borrower_id].language)
+        for r, _ in live
+    }
+    conversations = _conversations(session, wanted, now)
+    history = load_batch_history(
+        session, {r.borrower_id for r, _ in live}, {c.id for c in conversations.values()}, now
+    )
+    judged: list[Judged] = []
+    for row, promise in live:
+        borrower, point = borrowers[row.borrower_id], points[row.contact_point_id]
+        conversation = conversations[(row.borrower_id, row.channel)]
+        draft = build_draft(
+            settings, row, borrower, balances[row.borrower_id], point, conversation.id, promise
+        )
+        if point.opted_out_at is not None:  # the exact per-message history (rare)
+            facts = load_history(
+                session,
+                borrower_id=borrower.id,
+                conversation_id=conversation.id,
+                now=now,
+                opted_out_at=point.opted_out_at,
+            )
+        else:
+            facts = history.for_row(borrower.id, conversation.id)
+        decision = evaluate(gate_input(conversation, borrower, point, draft, now, facts))
+        if decision.allowed:  # the next row of this borrower counts this one
+            attempt = Attempt(now, conversation.channel, conversation.contact_point_id)
+            history.add_attempt(borrower.id, attempt)
+        judged.append(Judged(conversation.id, borrower.id, conversation.channel, draft, decision))
+
+    recorded = record_judged(session, judged, now, settings)
+    for (row, _), j, (message_id, decision_id) in zip(live, judged, recorded, strict=True):
+        if j.decision.allowed:
+            finals.append(
+                _row_update(row.id, "claimed", message_id=message_id, decision_id=decision_id)
+            )
+            batch.ready.append(Ready(row, message_id, outbound_of(j.channel, j.draft)))
+        else:
+            finals.append(
+                _row_update(
+                    row.id,
+                    "denied",
+                    message_id=message_id,
+                    decision_id=decision_id,
+                    error_code=j.decision.deciding_rule,
+                )
+            )
+    update_rows(session, finals)
+    for values in finals:
+        state = values["o_state"]
+        if state != "claimed":
+            batch.states[state] = batch.states.get(state, 0) + 1
+    return batch
+
+
+def _promise_id(campaign_step: str) -> int:
+    return int(campaign_step.split(":", 1)[1])
+
+
+def _row_update(
+    row_id: int,
+    state: str,
+    *,
+    message_id: int | None = None,
+    decision_id: int | None = None,
+    error_code: str | None = None,
+    provider_message_id: str | None = None,
+    not_before: datetime | None = None,
+    sent_at: datetime | None = None,
+) -> dict[str, Any]:
+    return {
+        "o_id": row_id,
+        "o_state": state,
+        "o_message": message_id,
+        "o_decision": decision_id,
+        "o_error": error_code,
+        "o_provider": provider_message_id,
+        "o_not_before": not_before,
+        "o_sent_at": sent_at,
+    }
+
+
+def update_rows(session: Session, values: list[dict[str, Any]]) -> None:
+    """Many outbox rows in one executemany; a None id, time or provider id keeps the
+    stored one, the state and error code are always written."""
+    if not values:
+        return
+    table = cast(Table, OutboxRow.__table__)
+    c = table.c
+
+    def keep(name: str, column: Any, type_: Any) -> Any:
+        return func.coalesce(bindparam(name, type_=type_), column)
+
+    stmt = (
+        update(table)
+        .where(c.id == bindparam("o_id"))
+        .values(
+            state=bindparam("o_state"),
+            error_code=bindparam("o_error", type_=String),
+            message_id=keep("o_message", c.message_id, Integer),
+            gate_decision_id=keep("o_decision", c.gate_decision_id, Integer),
+            provider_message_id=keep("o_provider", c.provider_message_id, String),
+            not_before=keep("o_not_before", c.not_before, c.not_before.type),
+            sent_at=keep("o_sent_at", c.sent_at, c.sent_at.type),
+        )
+    )
+    session.connection().execute(stmt, values)

@@ -1,0 +1,130 @@
+"""The gate's ``ContactHistory`` for a whole dispatch batch in four queries.
+
+``bot.compliance.history.load_history`` asks four questions per message; here each is
+asked once for every borrower (or conversation) of the batch, with the same conditions,
+so a batch of hundreds of reminders costs four round trips. Tests compare the two.
+Conversation-less messages and opted-out addresses are not handled here: the caller
+uses ``load_history`` for those (rare, and the gate denies an opted-out reminder anyway).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from bot.compliance.history import CONVERSATION_LOOKBACK, LOOKBACK, NOT_SENT, _aware
+from bot.compliance.model import BOT_TURNS, PROACTIVE, Attempt, ContactHistory
+from bot.models import Conversation, GateDecision, Message, OutboxRow
+
+
+@dataclass
+class BatchHistory:
+    """Per borrower: attempts and the last two-way conversation; per conversation:
+    whether a conversational bot turn has left."""
+
+    attempts: dict[int, list[Attempt]] = field(default_factory=dict)
+    last_conversation: dict[int, datetime] = field(default_factory=dict)
+    bot_spoke_in: set[int] = field(default_factory=set)
+
+    def for_row(self, borrower_id: int, conversation_id: int) -> ContactHistory:
+        found = sorted(self.attempts.get(borrower_id, ()), key=lambda a: a.at, reverse=True)
+        return ContactHistory(
+            attempts=tuple(found),
+            last_conversation_at=self.last_conversation.get(borrower_id),
+            is_first_in_conversation=conversation_id not in self.bot_spoke_in,
+        )
+
+    def add_attempt(self, borrower_id: int, attempt: Attempt) -> None:
+        """An attempt judged earlier in the same batch counts for the later ones."""
+        self.attempts.setdefault(borrower_id, []).append(attempt)
+
+
+def load_batch_history(
+    session: Session,
+    borrower_ids: Collection[int],
+    conversation_ids: Collection[int],
+    now: datetime,
+    lookback: timedelta = LOOKBACK,
+) -> BatchHistory:
+    history = BatchHistory()
+    if not borrower_ids:
+        return history
+    since = now - lookback
+    ids = list(borrower_ids)
+    proactive = or_(GateDecision.purpose.is_(None), GateDecision.purpose.in_(PROACTIVE))
+    sent = (
+        select(Conversation.borrower_id, Message.created_at, Message.channel)
+        .add_columns(Conversation.contact_point_id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .outerjoin(GateDecision, GateDecision.id == Message.gate_decision_id)
+        .where(
+            Conversation.borrower_id.in_(ids),
+            Message.direction == "outbound",
+            Message.status.not_in(NOT_SENT),
+            Message.created_at > since,
+            Message.created_at <= now,
+            proactive,
+        )
+    )
+    for borrower_id, at, channel, point in session.execute(sent):
+        history.add_attempt(borrower_id, Attempt(at, channel, point))
+
+    when = func.coalesce(OutboxRow.sent_at, OutboxRow.claimed_at)
+    outbox = select(OutboxRow.borrower_id, when, OutboxRow.channel).add_columns(
+        OutboxRow.contact_point_id
+    )
+    outbox = outbox.where(
+        OutboxRow.borrower_id.in_(ids),
+        OutboxRow.state.in_(("sent", "unknown")),
+        OutboxRow.message_id.is_(None),
+        when > since,
+        when <= now,
+    )
+    for borrower_id, at, channel, point in session.execute(outbox):
+        if at is not None:
+            history.add_attempt(borrower_id, Attempt(_aware(at), channel, point))
+
+    reply = aliased(Message)
+    answered = exists().where(
+        reply.conversation_id == Message.conversation_id,
+        reply.direction == "outbound",
+        reply.status.not_in(NOT_SENT),
+        reply.created_at >= Message.created_at,
+        reply.created_at <= now,
+    )
+    last = (
+        select(Conversation.borrower_id, func.max(Message.created_at))
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(
+            Conversation.borrower_id.in_(ids),
+            Message.direction == "inbound",
+            Message.created_at > now - CONVERSATION_LOOKBACK,
+            Message.created_at <= now,
+            answered,
+        )
+        .group_by(Conversation.borrower_id)
+    )
+    for borrower_id, at in session.execute(last):
+        if borrower_id is not None and at is not None:
+            history.last_conversation[borrower_id] = _aware(at)
+
+    if conversation_ids:
+        spoke = (
+            select(Message.conversation_id)
+            .join(GateDecision, GateDecision.id == Message.gate_decision_id)
+            .where(
+                Message.conversation_id.in_(list(conversation_ids)),
+                Message.direction == "outbound",
+                Message.sender == "bot",
+                Message.status.not_in(NOT_SENT),
+                Message.created_at <= now,
+                GateDecision.purpose.in_(BOT_TURNS),
+            )
+            .distinct()
+        )
+        history.bot_spoke_in = set(session.scalars(spoke))
+    return history
