@@ -336,3 +336,31 @@ def test_reopen_a_conversation_kept_with_people(
     desk_db.expire_all()
     assert desk_db.get_one(Handoff, new_id).reason == "borrower_wrote"
     assert desk_client.post(f"/desk/conversations/{conversation.id}/reopen").status_code == 403
+
+
+def test_every_post_route_checks_csrf_and_role(
+    desk_client: TestClient, login: LoginFn, desk_db: Session
+) -> None:
+    handoff = seed_handoff(desk_db, IN_HOURS)
+    arrangement_id = seed_proposal(desk_db, handoff, IN_HOURS)
+    routes = [
+        f"/desk/handoffs/{handoff.id}/claim",
+        f"/desk/handoffs/{handoff.id}/assign",
+        f"/desk/handoffs/{handoff.id}/release",
+        f"/desk/handoffs/{handoff.id}/reply",
+        f"/desk/handoffs/{handoff.id}/close",
+        f"/desk/conversations/{handoff.conversation_id}/reopen",
+        f"/desk/arrangements/{arrangement_id}/approve",
+        f"/desk/arrangements/{arrangement_id}/decline",
+    ]
+    form = {"assignee": "x", "text": "hello", "outcome": "bot", "reason": "r"}
+    login(desk_client, "admin")
+    for url in routes:  # a logged-in admin without the token
+        assert desk_client.post(url, data=form).status_code == 403, url
+    desk_client.cookies.clear()
+    login(desk_client, "compliance")
+    for url in routes:  # the right token, the wrong role
+        assert post(desk_client, url, **form).status_code == 403, url  # type: ignore[attr-defined]
+    desk_db.expire_all()
+    assert desk_db.get_one(Handoff, handoff.id).state == "open"
+    assert desk_db.get_one(Arrangement, arrangement_id).state == "proposed"
