@@ -179,19 +179,48 @@ def _decide(
 ) -> tuple[str, Draft | None]:
     with runtime.factory() as session, session.begin():
         row = decide(session, arrangement_id, username, approve, now, reason)
-        borrower = session.get_one(Borrower, row.borrower_id)
-        conversation = _conversation_for(session, row)
-        address = recipient_address(session, conversation) if conversation else None
-        if conversation is None or address is None:
-            return row.state, None
-        return row.state, Draft(
-            conversation_id=conversation.id,
-            to_address=address,
-            text=notice_text(row, borrower.language),
-            sender="collector",
-            purpose="collector_reply",
-            reason=f"arrangement {row.id} {row.state} by {username}",
-        )
+        return row.state, notice_draft(session, row, username)
+
+
+def notice_draft(session: Session, row: Arrangement, username: str) -> Draft | None:
+    """The message telling the borrower about ``row``'s decision; None: nowhere to send."""
+    borrower = session.get_one(Borrower, row.borrower_id)
+    conversation = _conversation_for(session, row)
+    address = recipient_address(session, conversation) if conversation else None
+    if conversation is None or address is None:
+        return None
+    return Draft(
+        conversation_id=conversation.id,
+        to_address=address,
+        text=notice_text(row, borrower.language),
+        sender="collector",
+        purpose="collector_reply",
+        reason=f"arrangement {row.id} {row.state} by {username}",
+    )
+
+
+def _retry_draft(runtime: Runtime, arrangement_id: int, username: str) -> Draft | None:
+    with runtime.factory() as session:
+        row = session.get(Arrangement, arrangement_id)
+        if row is None:
+            raise HandoffError("desk.error.no_arrangement", f"no arrangement {arrangement_id}")
+        if row.state not in ("approved", "declined") or row.approved_by == "bot":
+            raise HandoffError("desk.error.not_decided", f"arrangement {row.id} is {row.state}")
+        return notice_draft(session, row, username)
+
+
+async def notify_again(
+    runtime: Runtime, arrangement_id: int, username: str, now: datetime
+) -> ReplyOutcome | None:
+    """Tell the borrower about a decision again (the first notice was refused by the gate,
+    e.g. outside the contact window). None: no conversation to tell them in."""
+    draft = await asyncio.to_thread(_retry_draft, runtime, arrangement_id, username)
+    if draft is None:
+        return None
+    message = await deliver(runtime, draft, now)
+    return await asyncio.to_thread(
+        _record_notice, runtime, arrangement_id, message.id, username, now
+    )
 
 
 def _conversation_for(session: Session, row: Arrangement) -> Conversation | None:

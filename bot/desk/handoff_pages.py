@@ -167,6 +167,16 @@ register(
         },
         "desk.waiting.last": {"en": "Last message", "zh": "最新消息"},
         "desk.reopen": {"en": "Reopen", "zh": "重新打开"},
+        "desk.notice.retold": {"en": "Notice tried again.", "zh": "已重新发送通知。"},
+        "desk.notify_again": {"en": "Tell the borrower again", "zh": "重新通知借款人"},
+        "desk.not_told_yet": {
+            "en": "The borrower has not been told yet.",
+            "zh": "尚未通知借款人。",
+        },
+        "desk.error.not_decided": {
+            "en": "Only a person's decision can be sent again.",
+            "zh": "只有人工审批结果可以重新通知。",
+        },
         "desk.notice.approved": {"en": "Approved.", "zh": "已批准。"},
         "desk.notice.declined": {"en": "Declined.", "zh": "已拒绝。"},
         "desk.notice.told": {
@@ -518,6 +528,26 @@ async def approve_arrangement(
 ) -> RedirectResponse:
     nxt = _local_path(next_page, "/desk/handoffs")
     return await _decide(request, arrangement_id, user, True, "", nxt)
+
+
+@router.post("/arrangements/{arrangement_id}/notify", dependencies=CSRF)
+async def notify_again(
+    request: Request,
+    arrangement_id: int,
+    user: ApproverDep,
+    next_page: Annotated[str, Form(alias="next")] = "",
+) -> RedirectResponse:
+    """Tell the borrower about a decision again, when the first notice did not leave."""
+    nxt = _local_path(next_page, "/desk/handoffs")
+    try:
+        notice = await approvals.notify_again(
+            _runtime(request), arrangement_id, user.username, desk_now(request)
+        )
+    except q.HandoffError as exc:
+        return _back(nxt, error=exc.code)
+    if notice is None:
+        return _back(nxt, notice="desk.notice.retold", told="none")
+    return _back(nxt, notice="desk.notice.retold", msg=notice.message_id)
 
 
 @router.post("/arrangements/{arrangement_id}/decline", dependencies=CSRF)

@@ -6,7 +6,7 @@ Read-only; the caller owns the session. Amounts are Decimal; ``now`` is passed i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -95,12 +95,14 @@ class Entry:
 
 @dataclass(frozen=True)
 class Decision:
-    """A person's decision on an arrangement, read from the audit log."""
+    """A person's decision on an arrangement, read from the audit log, and whether the
+    borrower has been told (None: no notice tried yet)."""
 
     action: str  # arrangement.approve / arrangement.decline
     actor: str
     at: datetime
     reason: str | None
+    told: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -181,15 +183,25 @@ def arrangement_decisions(session: Session, arrangement_ids: list[int]) -> dict[
         .where(
             AuditEvent.entity == "arrangement",
             AuditEvent.entity_id.in_([str(i) for i in arrangement_ids]),
-            AuditEvent.action.in_(("arrangement.approve", "arrangement.decline")),
+            AuditEvent.action.in_(DECISION_ACTIONS + NOTICE_ACTIONS),
         )
         .order_by(AuditEvent.id)
     )
     out: dict[int, Decision] = {}
     for event in session.scalars(stmt):
+        key = int(event.entity_id or 0)
+        if event.action in NOTICE_ACTIONS:
+            if key in out:
+                told = event.action == "arrangement.notice_sent"
+                out[key] = replace(out[key], told=out[key].told or told)
+            continue
         reason = event.details.get("reason") if isinstance(event.details, dict) else None
-        out[int(event.entity_id or 0)] = Decision(event.action, event.actor, event.at, reason)
+        out[key] = Decision(event.action, event.actor, event.at, reason)
     return out
+
+
+DECISION_ACTIONS = ("arrangement.approve", "arrangement.decline")
+NOTICE_ACTIONS = ("arrangement.notice_sent", "arrangement.notice_not_sent")
 
 
 def borrower_history(

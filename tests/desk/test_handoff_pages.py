@@ -352,6 +352,7 @@ def test_every_post_route_checks_csrf_and_role(
         f"/desk/conversations/{handoff.conversation_id}/reopen",
         f"/desk/arrangements/{arrangement_id}/approve",
         f"/desk/arrangements/{arrangement_id}/decline",
+        f"/desk/arrangements/{arrangement_id}/notify",
     ]
     form = {"assignee": "x", "text": "hello", "outcome": "bot", "reason": "r"}
     login(desk_client, "admin")
@@ -364,3 +365,33 @@ def test_every_post_route_checks_csrf_and_role(
     desk_db.expire_all()
     assert desk_db.get_one(Handoff, handoff.id).state == "open"
     assert desk_db.get_one(Arrangement, arrangement_id).state == "proposed"
+
+
+def test_approval_at_night_is_told_again_in_the_morning(
+    desk_client: TestClient, login: LoginFn, desk_db: Session, desk_clock: Clock
+) -> None:
+    desk_clock.now = AT_NIGHT
+    handoff = seed_handoff(desk_db, AT_NIGHT)
+    arrangement_id = seed_proposal(desk_db, handoff, AT_NIGHT)
+    login(desk_client, "supervisor")
+    page_url = f"/desk/handoffs/{handoff.id}"
+    response = post(desk_client, f"/desk/arrangements/{arrangement_id}/approve", next=page_url)
+    page = desk_client.get(response.headers["location"]).text  # type: ignore[attr-defined]
+    assert "The borrower was NOT told" in page and "Rule US-01" in page
+    assert "Tell the borrower again" in page
+    notify = f"/desk/arrangements/{arrangement_id}/notify"
+    desk_clock.now = IN_HOURS + timedelta(days=1)
+    desk_client.cookies.clear()  # the night's session has expired by the morning
+    login(desk_client, "supervisor")
+    response = post(desk_client, notify, next=page_url)
+    page = desk_client.get(response.headers["location"]).text  # type: ignore[attr-defined]
+    assert "The borrower was told on their channel." in page
+    assert "Tell the borrower again" not in page
+    desk_db.expire_all()
+    bodies = desk_db.scalars(
+        select(SinkMessage.body).where(SinkMessage.body.like("Your plan is approved: 12 %"))
+    ).all()
+    assert len(bodies) >= 1
+    other = seed_proposal(desk_db, handoff, IN_HOURS)  # still proposed: nothing to tell
+    response = post(desk_client, f"/desk/arrangements/{other}/notify", next=page_url)
+    assert "error=desk.error.not_decided" in response.headers["location"]  # type: ignore[attr-defined]
