@@ -2,8 +2,8 @@
 
 Search runs the indexed filters (borrower, period, channel, intent, gate outcome and
 rule) in SQL and the text match (ILIKE on PostgreSQL, LIKE on SQLite) on what is left,
-newest first, one page at a time by keyset (``before`` a message id): no OFFSET and no
-COUNT over a table of millions.
+newest first by (created_at, id), so a period is an index range; one page at a time by
+keyset (``before`` a message id): no OFFSET and no COUNT over a table of millions.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session
 
 from bot.compliance.profiles import get_profile, profile_names
@@ -107,8 +107,9 @@ def borrower_ids(session: Session, query: str) -> list[int]:
     ids = set(session.scalars(select(Borrower.id).where(Borrower.external_ref == q)))
     ids.update(
         session.scalars(
-            select(ContactPoint.borrower_id).where(
-                or_(ContactPoint.address == address, ContactPoint.address == address.lower())
+            select(ContactPoint.borrower_id).where(  # the (channel, address) unique index
+                ContactPoint.channel.in_(CHANNELS),
+                ContactPoint.address.in_({address, address.lower()}),
             )
         )
     )
@@ -157,11 +158,15 @@ def search(session: Session, f: Filters) -> Page:
     if f.rule:
         stmt = stmt.where(GateDecision.deciding_rule == f.rule)
     if f.before is not None:
-        stmt = stmt.where(Message.id < f.before)
+        at = session.scalar(select(Message.created_at).where(Message.id == f.before))
+        if at is None:
+            return Page([], None)
+        stmt = stmt.where(tuple_(Message.created_at, Message.id) < tuple_(at, f.before))
     if f.text:
         stmt = stmt.where(Message.text.ilike(like_pattern(f.text), escape="\\"))
     limit = max(1, min(f.limit, MAX_PAGE))
-    rows = session.execute(stmt.order_by(Message.id.desc()).limit(limit + 1)).all()
+    newest_first = (Message.created_at.desc(), Message.id.desc())
+    rows = session.execute(stmt.order_by(*newest_first).limit(limit + 1)).all()
     hits = [_hit(*row) for row in rows[:limit]]
     return Page(hits, hits[-1].message_id if len(rows) > limit else None)
 

@@ -55,7 +55,7 @@ class Heartbeat(Base):
 
 # The review searches transcripts by period, intent and gate outcome before any text
 # match, so these filters must be indexed on a table of millions of messages.
-Index("ix_messages_created_at", Message.created_at)
+Index("ix_messages_created_at_id", Message.created_at, Message.id)
 Index("ix_messages_intent_created", Message.intent, Message.created_at)
 Index("ix_messages_gate_decision_id", Message.gate_decision_id)
 Index("ix_gate_decisions_allowed_rule", GateDecision.allowed, GateDecision.deciding_rule)

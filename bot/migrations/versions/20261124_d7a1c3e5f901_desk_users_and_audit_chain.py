@@ -94,7 +94,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_audit_events_actor_at', ['actor', 'at'], unique=False)
 
     with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.create_index('ix_messages_created_at', ['created_at'], unique=False)
+        batch_op.create_index('ix_messages_created_at_id', ['created_at', 'id'], unique=False)
         batch_op.create_index('ix_messages_intent_created', ['intent', 'created_at'], unique=False)
         batch_op.create_index('ix_messages_gate_decision_id', ['gate_decision_id'], unique=False)
     with op.batch_alter_table('gate_decisions', schema=None) as batch_op:
@@ -142,7 +142,7 @@ def downgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index('ix_messages_gate_decision_id')
         batch_op.drop_index('ix_messages_intent_created')
-        batch_op.drop_index('ix_messages_created_at')
+        batch_op.drop_index('ix_messages_created_at_id')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_events_actor_at')
         batch_op.drop_column('hash')
