@@ -18,6 +18,24 @@ INTENT_PREFIX = "cause_"
 OTHER_INTENTS = {"dispute_debt": "dispute"}
 
 
+# How the bot answers a stated cause: care (no pressure, no offer pushed) for illness and
+# bereavement or emergencies; options (plans, more time) for lost or reduced income; a
+# plain reminder of how to pay for the rest.
+CARE_CAUSES = frozenset({"illness", "family_emergency", "disaster"})
+OPTIONS_CAUSES = frozenset(
+    {"job_loss", "reduced_income", "insufficient_balance", "business_trouble"}
+)
+
+
+def reply_tone(cause: str) -> str:
+    """``care``, ``options`` or ``reminder``: what kind of answer the cause deserves."""
+    if cause in CARE_CAUSES:
+        return "care"
+    if cause in OPTIONS_CAUSES:
+        return "options"
+    return "reminder"
+
+
 class CauseError(ValueError):
     pass
 

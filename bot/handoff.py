@@ -8,11 +8,31 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.audit import record_audit
-from bot.models import Conversation, Handoff
+from bot.models import Borrower, Conversation, Handoff
 
 MUST_HANDOFF_INTENTS = frozenset(
     {"dispute_debt", "request_human", "has_lawyer", "bankruptcy", "deceased", "complaint"}
 )
+
+# What a must-handoff intent does to automated collection (Borrower.cease_reason; the
+# compliance profiles name these reasons): it stops for good, not only while handed off.
+CEASE_REASONS = {
+    "has_lawyer": "lawyer",
+    "bankruptcy": "bankruptcy",
+    "deceased": "deceased",
+    "dispute_debt": "dispute",
+}
+
+
+def cease_collection(session: Session, borrower_id: int, reason: str, now: datetime) -> bool:
+    """Record the borrower's cease reason (the first one stays); False if already ceased."""
+    borrower = session.get(Borrower, borrower_id)
+    if borrower is None or borrower.cease_reason is not None:
+        return False
+    borrower.cease_reason = reason
+    details = {"reason": reason}
+    record_audit(session, "borrower", "borrower.cease", "borrower", borrower_id, details, now)
+    return True
 
 
 def open_handoff(

@@ -1,6 +1,9 @@
 """The path of a borrower's message: transcript, keywords, handoff routing, Rasa, replies.
 
 Channel adapters verify and normalise; everything after that is shared by every channel.
+The conversation follows the language the borrower writes in (Rasa's ``language`` slot
+picks the responses' variation); what an action asks the app to do to the address or
+the account (opt out, wrong number, cease) is applied once the replies have left.
 """
 
 from __future__ import annotations
@@ -9,18 +12,21 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.audit import record_audit
 from bot.delivery import Draft, deliver
-from bot.handoff import open_handoff
+from bot.handoff import cease_collection, open_handoff
 from bot.keywords import classify_keyword
 from bot.models import Conversation, Message
 from bot.rasa_client import RasaTurn, RasaUnavailableError
 from bot.runtime import Runtime
-from bot.texts import text_for
+from bot.texts import detect_language, text_for
 from bot.transcript import find_contact_point, open_conversation, record_message
+from bot.verification import mark_wrong_number, record_opt_out
 from channels.base import BUTTON_CHANNELS, with_options
 
 log = logging.getLogger(__name__)
@@ -54,6 +60,7 @@ class _Recorded:
     language: str
     status: str
     rasa_sender_id: str
+    language_switched: bool = False  # mid-conversation: Rasa's slot must follow
 
 
 def _record_inbound(runtime: Runtime, msg: InboundText) -> _Recorded | None:
@@ -71,6 +78,13 @@ def _record_inbound(runtime: Runtime, msg: InboundText) -> _Recorded | None:
                 language=language,
                 now=msg.received_at,
             )
+            earlier = session.scalar(
+                select(func.count(Message.id)).where(Message.conversation_id == conversation.id)
+            )
+            written_in = detect_language(msg.text)
+            switched = written_in is not None and written_in != conversation.language
+            if switched:
+                conversation.language = written_in or conversation.language
             message = record_message(
                 session,
                 conversation,
@@ -90,6 +104,7 @@ def _record_inbound(runtime: Runtime, msg: InboundText) -> _Recorded | None:
                 conversation.language,
                 conversation.status,
                 conversation.rasa_sender_id,
+                language_switched=switched and bool(earlier),
             )
     except IntegrityError:
         return None
@@ -116,10 +131,11 @@ async def handle_inbound(runtime: Runtime, msg: InboundText) -> InboundOutcome:
 
 
 async def _bot_turn(runtime: Runtime, msg: InboundText, rec: _Recorded) -> list[Message]:
+    metadata = {"channel": msg.channel, "language": rec.language}
     try:
-        turn = await runtime.rasa.turn(
-            rec.rasa_sender_id, msg.payload or msg.text, {"channel": msg.channel}
-        )
+        if rec.language_switched:
+            await runtime.rasa.set_slot(rec.rasa_sender_id, "language", rec.language)
+        turn = await runtime.rasa.turn(rec.rasa_sender_id, msg.payload or msg.text, metadata)
     except RasaUnavailableError as exc:
         log.error("rasa unavailable, handing conversation %s off: %s", rec.conversation_id, exc)
         await asyncio.to_thread(
@@ -145,7 +161,29 @@ async def _bot_turn(runtime: Runtime, msg: InboundText, rec: _Recorded) -> list[
             buttons=buttons if shows_buttons else (),
         )
         replies.append(await deliver(runtime, draft, msg.received_at))
+    if turn.effects:
+        await asyncio.to_thread(
+            _apply_effects, runtime, rec.conversation_id, turn.effects, msg.received_at
+        )
     return replies
+
+
+def _apply_effects(
+    runtime: Runtime, conversation_id: int, effects: list[dict[str, Any]], now: datetime
+) -> None:
+    """After the replies: opt the address out, mark it invalid, or cease collection."""
+    with runtime.factory() as session, session.begin():
+        conversation = session.get_one(Conversation, conversation_id)
+        for effect in effects:
+            kind = effect.get("effect")
+            if kind == "opt_out":
+                record_opt_out(session, conversation, now)
+            elif kind == "wrong_number":
+                mark_wrong_number(session, conversation, now)
+            elif kind == "cease" and conversation.borrower_id is not None:
+                cease_collection(session, conversation.borrower_id, str(effect["reason"]), now)
+            else:
+                log.warning("unknown effect %r from the dialogue ignored", effect)
 
 
 def _store_intent(runtime: Runtime, message_id: int, turn: RasaTurn) -> None:

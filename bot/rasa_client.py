@@ -18,11 +18,15 @@ class BotReply:
     buttons: list[dict[str, Any]] = field(default_factory=list)
 
 
+EFFECT_KEY = "arrears_effect"  # custom payloads the actions send for the app (actions/effects.py)
+
+
 @dataclass(frozen=True)
 class RasaTurn:
     replies: list[BotReply]
     intent: str | None
     confidence: float | None
+    effects: list[dict[str, Any]] = field(default_factory=list)
 
 
 class RasaClient:
@@ -39,15 +43,34 @@ class RasaClient:
                 json={"sender": sender_id, "message": text, "metadata": metadata},
             )
             resp.raise_for_status()
+            answers = resp.json()
             replies = [
                 BotReply(text=r["text"], buttons=r.get("buttons") or [])
-                for r in resp.json()
+                for r in answers
                 if r.get("text")
+            ]
+            effects = [
+                r["custom"][EFFECT_KEY]
+                for r in answers
+                if isinstance(r.get("custom"), dict) and EFFECT_KEY in r["custom"]
             ]
             intent, confidence = await self._latest_intent(sender_id)
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             raise RasaUnavailableError(f"rasa at {self._base}: {exc!r}") from exc
-        return RasaTurn(replies=replies, intent=intent, confidence=confidence)
+        return RasaTurn(replies=replies, intent=intent, confidence=confidence, effects=effects)
+
+    async def set_slot(self, sender_id: str, name: str, value: Any) -> None:
+        """Set a slot in the conversation's tracker (the reply language, when it switches)."""
+        params = {"token": self._token} if self._token else {}
+        try:
+            resp = await self._http.post(
+                f"{self._base}/conversations/{sender_id}/tracker/events",
+                params={**params, "include_events": "NONE"},
+                json={"event": "slot", "name": name, "value": value},
+            )
+            resp.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise RasaUnavailableError(f"rasa at {self._base}: {exc!r}") from exc
 
     async def _latest_intent(self, sender_id: str) -> tuple[str | None, float | None]:
         params = {"include_events": "NONE"}

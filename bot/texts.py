@@ -1,6 +1,12 @@
-"""System texts sent outside the dialogue (carrier keywords), per language."""
+"""System texts sent outside the dialogue (carrier keywords), per language, and the
+language a borrower's message is written in."""
 
 from __future__ import annotations
+
+import re
+
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 TEXTS: dict[str, dict[str, str]] = {
     "opt_out_confirmation": {
@@ -24,3 +30,17 @@ TEXTS: dict[str, dict[str, str]] = {
 def text_for(key: str, language: str) -> str:
     variants = TEXTS[key]
     return variants.get(language, variants["en"])
+
+
+def detect_language(text: str) -> str | None:
+    """``zh`` for any Chinese character, ``en`` for English words, None when it cannot tell.
+
+    "1985", "ok" or "yes" say nothing: a Chinese-speaking borrower writes them too, so
+    they do not switch the conversation to English.
+    """
+    if CJK.search(text):
+        return "zh"
+    words = LATIN_WORD.findall(text)
+    if len(words) >= 2 or any(len(w) >= 4 for w in words):
+        return "en"
+    return None

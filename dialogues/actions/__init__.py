@@ -3,6 +3,26 @@
 Importing the modules registers their ``Action`` subclasses with rasa-sdk.
 """
 
-from dialogues.actions import amount, handoff, plans, session
+from dialogues.actions import (
+    amount,
+    causes,
+    contact,
+    handoff,
+    offers,
+    plans,
+    promise,
+    session,
+    verified,
+)
 
-__all__ = ["amount", "handoff", "plans", "session"]
+__all__ = [
+    "amount",
+    "causes",
+    "contact",
+    "handoff",
+    "offers",
+    "plans",
+    "promise",
+    "session",
+    "verified",
+]

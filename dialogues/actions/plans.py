@@ -1,7 +1,7 @@
 """Installment plans: offer the policy's menu as buttons, then record the borrower's choice.
 
 Amounts, limits and approval come from ``bot.offers`` under the active policy; a plan the
-bot may grant is recorded "approved", anything else "proposed" for a collector.
+bot may grant is recorded "approved", anything else "proposed" and handed to a collector.
 """
 
 from __future__ import annotations
@@ -12,22 +12,25 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from bot.accounts import ZERO, account_balance, load_borrower
 from bot.clock import local_date
 from bot.db import transaction
+from bot.handoff import open_handoff
+from bot.models import Conversation
 from bot.offers import Offer, OfferError, installment_plan, offers_for, record_offer
 from bot.policy import active_policy
-from dialogues.actions import base, db
+from dialogues.actions import db
+from dialogues.actions.base import Turn
 from dialogues.actions.formatting import format_date, format_money
+from dialogues.actions.verified import VerifiedAction
 
 SLOT = "plan_months"
 PLAN = "installment_plan"
+APPROVAL_REASON = "offer_approval"  # a proposal beyond the bot's authority, for a collector
 _EN = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven")
 _ZH = ("一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二")
 NUMBER_WORDS: dict[str, int] = {
@@ -111,6 +114,9 @@ def record_plan(sender_id: str | None, months: int, now: datetime) -> Offer | No
         record_offer(
             session, account.borrower_id, account.loan_id, account.conversation_id, offer, now
         )
+        if offer.requires_approval:
+            conversation = session.get_one(Conversation, account.conversation_id)
+            open_handoff(session, conversation, APPROVAL_REASON, now)
         return offer
 
 
@@ -155,29 +161,25 @@ def offer_menu(dispatcher: CollectingDispatcher, menu: list[Offer] | None, langu
         dispatcher.utter_message(response="utter_no_plans")
 
 
-class ActionOfferPlans(Action):
+class ActionOfferPlans(VerifiedAction):
     def name(self) -> str:
         return "action_offer_plans"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        menu = await asyncio.to_thread(plan_menu, tracker.sender_id, base.now_utc())
-        offer_menu(dispatcher, menu, base.language_of(tracker))
+    async def answer(self, dispatcher: CollectingDispatcher, turn: Turn) -> list[EventType]:
+        menu = await asyncio.to_thread(plan_menu, turn.sender_id, turn.now)
+        offer_menu(dispatcher, menu, turn.language)
         return []
 
 
-class ActionChoosePlan(Action):
+class ActionChoosePlan(VerifiedAction):
     """Records the chosen plan; without a clear number of months, shows the menu again."""
 
     def name(self) -> str:
         return "action_choose_plan"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        months = parse_months(tracker.get_slot(SLOT))
-        sender, now, language = tracker.sender_id, base.now_utc(), base.language_of(tracker)
+    async def answer(self, dispatcher: CollectingDispatcher, turn: Turn) -> list[EventType]:
+        months = parse_months(turn.slot(SLOT))
+        sender, now, language = turn.sender_id, turn.now, turn.language
         if months is None:
             offer_menu(dispatcher, await asyncio.to_thread(plan_menu, sender, now), language)
             return [SlotSet(SLOT, None)]

@@ -19,7 +19,8 @@ REFRESHED_SLOTS = ("language", "account_id")
 def load_identity(sender_id: str | None) -> tuple[str, str | None]:
     """(language, account id) for the conversation behind ``sender_id``.
 
-    The borrower's language when one is linked, else the conversation's, else English.
+    The conversation's language: the borrower's at first, then whatever the borrower
+    last wrote in (``bot.inbound`` follows a switch); English without a conversation.
     """
     with db.sessions()() as session:
         conversation = db.find_conversation(session, sender_id)
@@ -28,9 +29,8 @@ def load_identity(sender_id: str | None) -> tuple[str, str | None]:
         borrower = (
             session.get(Borrower, conversation.borrower_id) if conversation.borrower_id else None
         )
-        if borrower is None:
-            return normalise_language(conversation.language), None
-        return normalise_language(borrower.language), str(borrower.id)
+        account = str(borrower.id) if borrower is not None else None
+        return normalise_language(conversation.language), account
 
 
 def carried_over(tracker: Tracker, domain: DomainDict) -> list[EventType]:

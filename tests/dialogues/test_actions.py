@@ -13,11 +13,12 @@ from rasa_sdk.executor import ActionExecutor, CollectingDispatcher
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.models import AuditEvent, Conversation, Handoff
+from bot.models import AuditEvent, ContactPoint, Conversation, Handoff
 from dialogues.actions.amount import ActionTellAmountDue, ActionTellDueDate
 from dialogues.actions.handoff import ActionHandoff
 from dialogues.actions.session import ActionSessionStart
 from tests.dialogues.conftest import make_tracker
+from tests.dialogues.test_domain import CUSTOM_ACTIONS
 from tests.factories import make_account
 
 Factory = sessionmaker[Session]
@@ -25,13 +26,22 @@ DOMAIN: dict[str, Any] = {"session_config": {"carry_over_slots_to_new_session": 
 
 
 def conversation(
-    factory: Factory, now: datetime, linked: bool = True, **account: Any
+    factory: Factory, now: datetime, linked: bool = True, verified: bool = True, **account: Any
 ) -> tuple[str, int | None]:
-    """Commit a borrower (unless ``linked`` is false) and a conversation; (sender, borrower)."""
+    """Commit a borrower (unless ``linked`` is false) and an SMS conversation on the
+    borrower's phone, verified unless told otherwise; (sender, borrower)."""
     with factory() as session, session.begin():
         borrower = make_account(session, now=now, **account) if linked else None
+        point = None
+        if borrower is not None:
+            point = session.scalars(
+                select(ContactPoint).where(ContactPoint.borrower_id == borrower.id)
+            ).first()
+            assert point is not None
+            point.verified = verified
         conv = Conversation(
             borrower_id=borrower.id if borrower else None,
+            contact_point_id=point.id if point else None,
             channel="sms",
             language=account.get("language", "en"),
         )
@@ -54,14 +64,7 @@ async def run(action: Action, sender: str, **tracker: Any) -> tuple[list[Any], l
 def test_the_package_registers_exactly_the_domain_actions() -> None:
     executor = ActionExecutor()
     executor.register_package("dialogues.actions")
-    assert set(executor.actions) == {
-        "action_session_start",
-        "action_tell_amount_due",
-        "action_tell_due_date",
-        "action_handoff",
-        "action_offer_plans",
-        "action_choose_plan",
-    }
+    assert set(executor.actions) == CUSTOM_ACTIONS
 
 
 async def test_session_start_sets_language_and_account_and_carries_slots(
@@ -171,13 +174,13 @@ async def test_without_a_linked_borrower_nothing_is_disclosed(
 async def test_handoff_opens_once_and_is_committed(actions_db: Factory, now: datetime) -> None:
     sender, borrower_id = conversation(actions_db, now)
     for _ in range(2):
-        events, said = await run(ActionHandoff(), sender, intent="has_lawyer")
+        events, said = await run(ActionHandoff(), sender, intent="request_human")
         assert (events, said) == ([], [("utter_handoff", {})])
     conv_id = int(sender.removeprefix("conv-"))
     with actions_db() as session:
         handoffs = session.scalars(select(Handoff).where(Handoff.conversation_id == conv_id)).all()
         assert [(h.reason, h.state, h.borrower_id) for h in handoffs] == [
-            ("has_lawyer", "open", borrower_id)
+            ("request_human", "open", borrower_id)
         ]
         assert session.get(Conversation, conv_id).status == "human"  # type: ignore[union-attr]
         audit = session.scalars(

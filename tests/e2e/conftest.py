@@ -155,7 +155,13 @@ def stack(
         twilio_url=twilio_server.base_url,
         smtp_port=smtp_server[1],
     )
-    child_env = {**os.environ, "ARREARS_DATABASE_URL": url}
+    # The action server signs the payment link (the web chat) as the app does.
+    child_env = {
+        **os.environ,
+        "ARREARS_DATABASE_URL": url,
+        "ARREARS_SECRET_KEY": settings.secret_key or "",
+        "ARREARS_PUBLIC_URL": settings.effective_public_url,
+    }
     # Rasa's own multi-instance lock store, on the CI's Redis when one is given.
     endpoints = processes.write_rasa_endpoints(
         tmp / "endpoints.yml",
