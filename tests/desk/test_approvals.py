@@ -19,13 +19,25 @@ from bot.offers import installment_plan, record_offer
 from bot.policy import active_policy
 from bot.runtime import Runtime
 from bot.settings import Settings
+from tests.conftest import BACKENDS, create_database, drop_database
 from tests.factories import make_account
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def own_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database of this module's own: these tests commit, and the shared one must stay
+    empty for tests that count every row (tests/bot/test_kpis.py)."""
+    url = create_database(request.param, tmp_path_factory.mktemp("desk-own"))
+    yield url
+    drop_database(url)
+
+
 @pytest.fixture
-def runtime(database_url: str) -> Iterator[Runtime]:
+def runtime(own_database_url: str) -> Iterator[Runtime]:
     settings = Settings(
-        database_url=database_url, sms_backend="sink", email_backend="sink", push_backend="sink"
+        database_url=own_database_url, sms_backend="sink", email_backend="sink", push_backend="sink"
     )
     rt = Runtime.build(settings)
     yield rt

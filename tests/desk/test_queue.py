@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.db import session_factory
+from bot.db import make_engine, session_factory
 from bot.desk import queue as q
 from bot.handoff import open_handoff
 from bot.models import AuditEvent, Conversation, Handoff
+from tests.conftest import BACKENDS, create_database, drop_database
 from tests.factories import make_account
 
 SLA = 60
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def own_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database of this module's own: these tests commit, and the shared one must stay
+    empty for tests that count every row (tests/bot/test_kpis.py)."""
+    url = create_database(request.param, tmp_path_factory.mktemp("desk-own"))
+    yield url
+    drop_database(url)
 
 
 def handoff_for(
@@ -165,7 +178,10 @@ def test_close_human_keeps_the_conversation_with_people(session: Session, now: d
         q.close(session, h.id, "sue", "maybe", now, any_holder=True)
 
 
-def test_two_collectors_claiming_at_once_exactly_one_wins(engine: Engine, now: datetime) -> None:
+def test_two_collectors_claiming_at_once_exactly_one_wins(
+    own_database_url: str, now: datetime
+) -> None:
+    engine = make_engine(own_database_url)
     factory = session_factory(engine)
     with factory() as session, session.begin():
         handoff_id = handoff_for(session, now).id
@@ -191,6 +207,7 @@ def test_two_collectors_claiming_at_once_exactly_one_wins(engine: Engine, now: d
     with factory() as session:
         assert session.get_one(Handoff, handoff_id).assignee == winner
         assert audit_actions(session, handoff_id).count("handoff.claim") == 1
+    engine.dispose()
 
 
 def test_kept_with_people_then_the_borrower_writes(session: Session, now: datetime) -> None:
