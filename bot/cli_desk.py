@@ -78,13 +78,16 @@ def user_add(
 @user_app.command("list")
 def user_list() -> None:
     """Every user with role, language, state and last login."""
+    from bot.clock import now_utc
     from bot.models import User
 
     with _session() as session:
         users = list(session.scalars(select(User).order_by(User.username)))
+    now = now_utc()
     typer.echo(f"{'username':<24} {'role':<11} {'lang':<4} {'state':<9} last login")
     for u in users:
-        state = "active" if u.active else "disabled"
+        locked = u.locked_until is not None and u.locked_until > now
+        state = "disabled" if not u.active else "locked" if locked else "active"
         last = u.last_login_at.strftime("%Y-%m-%d %H:%M UTC") if u.last_login_at else "-"
         typer.echo(f"{u.username:<24} {u.role:<11} {u.language:<4} {state:<9} {last}")
 
