@@ -98,7 +98,7 @@ register(
             "zh": "从转人工到首次人工回复的时间；目标为 {minutes} 分钟。",
         },
         "desk.tier.2": {"en": "urgent", "zh": "紧急"},
-        "desk.tier.1": {"en": "asked for a person", "zh": "要求人工"},
+        "desk.tier.1": {"en": "waiting for a person", "zh": "等待人工"},
         "desk.tier.0": {"en": "other", "zh": "其他"},
         "desk.unassigned": {"en": "nobody yet", "zh": "未分配"},
         "desk.claim": {"en": "Take it", "zh": "领取"},

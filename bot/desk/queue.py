@@ -4,7 +4,8 @@ Priority is computed when the queue is read, from the handoff's reason, the acco
 stage and its arrears (``bot.accounts``), because stage and arrears move every day:
 
 1. reason tier: a cease or legal matter (lawyer, bankruptcy, death, complaint, dispute)
-   first, then a borrower who asked for a person, then anything else;
+   first, then a borrower waiting for a person (asked for one, or for an approval), then
+   anything else (failed identity checks, repeated misunderstandings, the bot down);
 2. stage, worst first (M4+ > M3 > M2 > M1 > pre_due > current);
 3. amount overdue, largest first (in the loan's currency; currencies are not converted);
 4. age, oldest first.
@@ -36,7 +37,8 @@ SLA_ACTION = "handoff.sla_breached"  # written by scheduler.followups.escalate_h
 URGENT_REASONS = frozenset(
     {"has_lawyer", "bankruptcy", "deceased", "complaint", "dispute_debt", "dispute"}
 )
-REQUESTED_REASONS = frozenset({"request_human", "borrower_wrote"})
+# a borrower waiting for a person: asked for one, a proposal to approve, wrote again
+REQUESTED_REASONS = frozenset({"request_human", "offer_approval", "borrower_wrote"})
 REOPEN_REASON = "borrower_wrote"  # a conversation kept with people got a new message
 
 
@@ -49,7 +51,7 @@ class HandoffError(Exception):
 
 
 def reason_tier(reason: str) -> int:
-    """2 for a cease or legal matter, 1 for a borrower who asked for a person, else 0."""
+    """2 for a cease or legal matter, 1 for a borrower waiting for a person, else 0."""
     if reason in URGENT_REASONS:
         return 2
     if reason in REQUESTED_REASONS:

@@ -58,7 +58,8 @@ def audit_actions(session: Session, handoff_id: int) -> list[str]:
 def test_reason_tiers() -> None:
     assert q.reason_tier("has_lawyer") == q.reason_tier("complaint") == 2
     assert q.reason_tier("dispute_debt") == q.reason_tier("deceased") == 2
-    assert q.reason_tier("request_human") == 1
+    assert q.reason_tier("request_human") == q.reason_tier("offer_approval") == 1
+    assert q.reason_tier("repeated_fallback") == 0
     assert q.reason_tier("bot_unavailable") == 0
 
 
