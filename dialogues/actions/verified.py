@@ -115,9 +115,10 @@ class ActionVerifyIdentity(Action):
             dispatcher.utter_message(response="utter_verified")
             return [SlotSet(FAILURES, 0.0), *await self._replay(dispatcher, turn)]
         failures = int(turn.slot(FAILURES) or 0) + 1
-        if failures >= MAX_FAILURES:
+        if failures >= MAX_FAILURES:  # a person takes over; the count restarts after them
             await asyncio.to_thread(hand_off, turn.sender_id, FAILED_REASON, turn.now)
             dispatcher.utter_message(response="utter_verification_handoff")
+            return [SlotSet(FAILURES, 0.0), SlotSet(PENDING, None)]
         else:
             dispatcher.utter_message(
                 response="utter_verification_failed", attempts=str(MAX_FAILURES - failures)

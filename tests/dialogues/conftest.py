@@ -39,15 +39,22 @@ def actions_db(database_url: str, now: datetime) -> Iterator[sessionmaker[Sessio
 
 
 def make_tracker(
-    sender_id: str, slots: dict[str, Any] | None = None, intent: str | None = None
+    sender_id: str,
+    slots: dict[str, Any] | None = None,
+    intent: str | None = None,
+    text: str | None = None,
+    events: list[dict[str, Any]] | None = None,
 ) -> Tracker:
     """A tracker as the Rasa server sends it to the action server."""
+    latest: dict[str, Any] = {"intent": {"name": intent, "confidence": 0.9}} if intent else {}
+    if text is not None:
+        latest["text"] = text
     return Tracker.from_dict(
         {
             "sender_id": sender_id,
             "slots": {"language": "en", "account_id": None, **(slots or {})},
-            "latest_message": {"intent": {"name": intent, "confidence": 0.9}} if intent else {},
-            "events": [],
+            "latest_message": latest,
+            "events": events or [],
             "paused": False,
             "followup_action": None,
             "active_loop": {},

@@ -11,9 +11,10 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -30,9 +31,11 @@ from bot.models import (
     Handoff,
     Installment,
     Message,
+    OutboxRow,
     PromiseToPay,
 )
 from bot.parsing import parse_date
+from scheduler.followups import plan_promise_reminders, promise_step
 from tests.e2e.conftest import Stack
 from tests.e2e.test_sms_conversation import _post_sms, _sent_to
 from tests.factories import make_account
@@ -261,6 +264,16 @@ def test_promise_in_two_steps(
     phone.say(then)
     [promise] = phone.rows(PromiseToPay)
     assert (promise.amount, promise.promised_date) == (amount, parse_date(then, phone.today))
+
+    # The scheduler plans its reminder on the morning before, to the number it was made on.
+    zone = ZoneInfo(PROFILES[lang]["timezone"])
+    morning = datetime.combine(promise.promised_date - timedelta(days=1), time(9), tzinfo=zone)
+    with phone.session() as session:
+        assert plan_promise_reminders(session, morning) == 1
+        [row] = session.scalars(
+            select(OutboxRow).where(OutboxRow.campaign_step == promise_step(promise.id))
+        )
+        assert row.contact_point_id == phone.point.id
 
 
 @pytest.mark.parametrize("lang", LANGS)
