@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import Integer, String, Table, bindparam, func, select, text, update
@@ -28,7 +29,7 @@ from bot.accounts import AccountBalance, account_balance
 from bot.chat_links import chat_url
 from bot.compliance import Attempt, evaluate
 from bot.compliance.history import load_history
-from bot.delivery import Draft, Judged, gate_input, outbound_of, record_judged
+from bot.delivery import Draft, Judged, gate_input, insert_many, outbound_of, record_judged
 from bot.models import (
     Borrower,
     ContactPoint,
@@ -196,45 +197,75 @@ def _suspensions(session: Session, borrower_ids: list[int]) -> dict[int, str]:
     return found
 
 
+@dataclass(slots=True)
+class _Conversation:
+    """What the gate reads of a conversation (``bot.delivery.gate_input``)."""
+
+    id: int
+    borrower_id: int
+    contact_point_id: int | None
+    channel: str
+    status: str
+    language: str
+
+
 def _conversations(
     session: Session,
     wanted: dict[tuple[int, str], tuple[int, str]],
     now: datetime,
-) -> dict[tuple[int, str], Conversation]:
+) -> dict[tuple[int, str], _Conversation]:
     """``open_conversation`` for many (borrower, channel) pairs; ``wanted`` maps each to
     the contact point and language a new conversation starts with."""
-    found: dict[tuple[int, str], Conversation] = {}
+    found: dict[tuple[int, str], _Conversation] = {}
     if not wanted:
         return found
     stmt = (
-        select(Conversation)
+        select(
+            Conversation.id,
+            Conversation.borrower_id,
+            Conversation.contact_point_id,
+            Conversation.channel,
+            Conversation.status,
+            Conversation.language,
+        )
         .where(
             Conversation.borrower_id.in_({b for b, _ in wanted}),
             Conversation.status != "resolved",
         )
         .order_by(Conversation.id.desc())
     )
-    for conversation in session.scalars(stmt):
-        key = (cast(int, conversation.borrower_id), conversation.channel)
+    for conv_id, borrower_id, point_id, channel, status, language in session.execute(stmt):
+        conversation = _Conversation(
+            conv_id, cast(int, borrower_id), point_id, channel, status, language
+        )
+        key = (conversation.borrower_id, conversation.channel)
         if key in wanted:
             found.setdefault(key, conversation)
-    new = []
-    for key, (point_id, language) in wanted.items():
-        if key not in found:
-            conversation = Conversation(
-                borrower_id=key[0],
-                contact_point_id=point_id,
-                channel=key[1],
-                language=language,
-                started_at=now,
-                last_message_at=now,
-            )
-            found[key] = conversation
-            new.append(conversation)
-    if new:
-        session.add_all(new)
-        session.flush()
+    missing = [
+        _Conversation(0, b, wanted[(b, ch)][0], ch, "bot", wanted[(b, ch)][1])
+        for b, ch in wanted
+        if (b, ch) not in found
+    ]
+    rows = [
+        {
+            "borrower_id": c.borrower_id,
+            "contact_point_id": c.contact_point_id,
+            "channel": c.channel,
+            "status": c.status,
+            "language": c.language,
+            "started_at": now,
+            "last_message_at": now,
+        }
+        for c in missing
+    ]
+    for conversation, new_id in zip(missing, insert_many(session, Conversation, rows), strict=True):
+        conversation.id = new_id
+        found[(conversation.borrower_id, conversation.channel)] = conversation
     return found
+
+
+_unsubscribe_url = lru_cache(maxsize=1024)(unsubscribe_url)  # deterministic; a borrower's
+# rows of one batch share it
 
 
 def build_draft(
@@ -262,7 +293,7 @@ def build_draft(
         "reference": loan.reference if loan else "",
         "chat_url": link,
         "lender": settings.lender_name_zh if borrower.language == "zh" else settings.lender_name,
-        "unsubscribe_url": unsubscribe_url(public, secret, point.id),
+        "unsubscribe_url": _unsubscribe_url(public, secret, point.id),
     }
     headers = unsubscribe_headers(public, secret, point.id) if row.channel == "email" else {}
     base = Draft(
@@ -399,7 +430,9 @@ def prepare_batch(
             )
         else:
             facts = history.for_row(borrower.id, conversation.id)
-        decision = evaluate(gate_input(conversation, borrower, point, draft, now, facts))
+        # gate_input reads only the attributes _Conversation carries
+        conv = cast(Conversation, conversation)
+        decision = evaluate(gate_input(conv, borrower, point, draft, now, facts))
         if decision.allowed:  # the next row of this borrower counts this one
             attempt = Attempt(now, conversation.channel, conversation.contact_point_id)
             history.add_attempt(borrower.id, attempt)
@@ -457,10 +490,31 @@ def _row_update(
     }
 
 
+_UPDATE_ROWS_PG = text(
+    "UPDATE outbox AS o SET state = v.state, error_code = v.error,"
+    " message_id = COALESCE(v.message, o.message_id),"
+    " gate_decision_id = COALESCE(v.decision, o.gate_decision_id),"
+    " provider_message_id = COALESCE(v.provider, o.provider_message_id),"
+    " not_before = COALESCE(v.not_before, o.not_before),"
+    " sent_at = COALESCE(v.sent_at, o.sent_at)"
+    " FROM unnest(CAST(:o_id AS integer[]), CAST(:o_state AS text[]),"
+    " CAST(:o_error AS text[]), CAST(:o_message AS integer[]), CAST(:o_decision AS integer[]),"
+    " CAST(:o_provider AS text[]), CAST(:o_not_before AS timestamptz[]),"
+    " CAST(:o_sent_at AS timestamptz[]))"
+    " AS v(id, state, error, message, decision, provider, not_before, sent_at)"
+    " WHERE o.id = v.id"
+)
+
+
 def update_rows(session: Session, values: list[dict[str, Any]]) -> None:
-    """Many outbox rows in one executemany; a None id, time or provider id keeps the
-    stored one, the state and error code are always written."""
+    """Many outbox rows in one statement (PostgreSQL: one UPDATE over arrays; SQLite:
+    an executemany). A None id, time or provider id keeps the stored one; the state and
+    error code are always written."""
     if not values:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        columns = {name: [v[name] for v in values] for name in values[0]}
+        session.execute(_UPDATE_ROWS_PG, columns)
         return
     table = cast(Table, OutboxRow.__table__)
     c = table.c

@@ -27,12 +27,14 @@ from bot.models import OutboxRow
 from bot.runtime import Runtime
 from bot.seed import seed_portfolio
 from bot.settings import Settings
-from channels.base import OutboundMessage
+from channels.base import OutboundChannel, OutboundMessage, SendResult
+from channels.registry import ChannelSet
 from channels.sms_twilio import TwilioSms
 from channels.twilio_local import LocalTwilioServer
 from scheduler.dispatcher import dispatch
 from scheduler.planner import plan
 
+BATCH = 1000  # rows per dispatch run
 SINK_TARGET = 1_000.0  # messages per second (issue 5)
 SERVER_TARGET = 0.80  # share of what the server accepts from a plain client loop
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
@@ -71,18 +73,47 @@ def prepare(url: str, accounts: int) -> datetime:
     return due or NOW
 
 
+class NullChannel:
+    """Accepts every message and keeps nothing: the dispatcher's own cost, alone."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.sent = 0
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        self.sent += 1
+        return SendResult(provider_message_id=f"null-{self.name}-{self.sent}", status="delivered")
+
+
+class NullChannels(ChannelSet):
+    def __init__(self) -> None:
+        self._null = {name: NullChannel(name) for name in ("sms", "email", "push", "webchat")}
+
+    def get(self, name: str) -> OutboundChannel:
+        return self._null[name]
+
+    def backend_of(self, name: str) -> str:
+        return "NullChannel"  # not rate limited: no provider behind it
+
+    async def aclose(self) -> None:
+        return None
+
+
 def run_dispatch(
-    settings: Settings, at: datetime, extra: dict[str, Any]
+    settings: Settings, at: datetime, extra: dict[str, Any], null: bool = False
 ) -> tuple[int, float, dict[str, int]]:
     settings = settings.model_copy(update=extra)
 
     async def go() -> tuple[int, float, dict[str, int]]:
         runtime = Runtime.build(settings)
+        if null:
+            await runtime.channels.aclose()
+            runtime.channels = NullChannels()
         states: dict[str, int] = {}
         done, start = 0, time.perf_counter()
         try:
             while True:
-                result = await dispatch(runtime, at, 500)
+                result = await dispatch(runtime, at, BATCH)
                 if not result.claimed:
                     break
                 done += result.claimed
@@ -121,7 +152,8 @@ def plain_twilio_loop(settings: Settings, n: int, concurrency: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--accounts", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=16, help="sends in flight to a server")
+    parser.add_argument("--null-concurrency", type=int, default=100, help="... to the null sink")
     args = parser.parse_args(argv)
     server = os.environ.get("ARREARS_BENCH_DATABASE_URL") or os.environ.get(
         "ARREARS_TEST_DATABASE_URL", DEFAULT_URL
@@ -133,20 +165,21 @@ def main(argv: list[str] | None = None) -> int:
         "email_backend": "sink",
         "push_backend": "sink",
     }
-    for label, width in (
-        ("one row at a time", 1),
-        (f"concurrency {args.concurrency}", args.concurrency),
-    ):
-        with scratch_database(server) as url:
-            at = prepare(url, args.accounts)
-            done, elapsed, states = run_dispatch(
-                Settings(database_url=url, **sink), at, {"dispatch_concurrency": width}
-            )
-        rate = done / elapsed if elapsed else 0.0
-        print(f"dispatcher, null sink, PostgreSQL, gate on, {label}: {done} rows in "
-              f"{elapsed:.1f} s = {rate:,.0f} msg/s (target >= {SINK_TARGET:,.0f}/s): "
-              f"{'OK' if rate >= SINK_TARGET else 'BELOW TARGET'}  {states}")  # fmt: skip
-        ok = ok and (rate >= SINK_TARGET or width == 1)
+    raised = {f"{ch}_rate_per_second": 1e6 for ch in ("sms", "email", "push")}
+    with scratch_database(server) as url:
+        at = prepare(url, args.accounts)
+        done, elapsed, states = run_dispatch(
+            Settings(database_url=url, **sink),
+            at,
+            raised | {"dispatch_concurrency": args.null_concurrency},
+            null=True,
+        )
+    rate = done / elapsed if elapsed else 0.0
+    print(f"dispatcher, null sink, PostgreSQL, gate on (claim, gate, render, record): "
+          f"{done} rows in {elapsed:.2f} s = {rate:,.0f} msg/s "
+          f"(target >= {SINK_TARGET:,.0f}/s): "
+          f"{'OK' if rate >= SINK_TARGET else 'BELOW TARGET'}  {states}")  # fmt: skip
+    ok = rate >= SINK_TARGET
 
     with LocalTwilioServer(SID, TOKEN, callbacks=False) as twilio, scratch_database(server) as url:
         settings = Settings(database_url=url, secret_key="s", public_url="http://127.0.0.1:9",
