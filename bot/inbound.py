@@ -78,8 +78,13 @@ def _record_inbound(runtime: Runtime, msg: InboundText) -> _Recorded | None:
                 language=language,
                 now=msg.received_at,
             )
+            # Rasa keeps a tracker only once a message reached it (an intent was stored).
             earlier = session.scalar(
-                select(func.count(Message.id)).where(Message.conversation_id == conversation.id)
+                select(func.count(Message.id)).where(
+                    Message.conversation_id == conversation.id,
+                    Message.intent.is_not(None),
+                    Message.intent.not_like("keyword_%"),
+                )
             )
             written_in = detect_language(msg.text)
             switched = written_in is not None and written_in != conversation.language

@@ -389,3 +389,12 @@ def test_parser_today_matches_the_borrowers_timezone() -> None:
     now = datetime(2026, 11, 27, 20, 0, tzinfo=now_utc().tzinfo)  # Friday 20:00 UTC
     assert local_date(now, "Asia/Shanghai") == date(2026, 11, 28)  # already Saturday
     assert parse_date("周五", local_date(now, "Asia/Shanghai")) == date(2026, 12, 4)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_first_message_in_the_other_language_is_answered_in_it(stack: Stack, lang: str) -> None:
+    phone = Phone(stack, lang)
+    other = "zh" if lang == "en" else "en"
+    [reply] = phone.say(pick(other, "are you a bot", "你是机器人吗"))
+    assert bool(CJK.search(reply)) is (other == "zh")
+    assert phone.conversation().language == other
