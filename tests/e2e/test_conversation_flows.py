@@ -398,3 +398,18 @@ def test_a_first_message_in_the_other_language_is_answered_in_it(stack: Stack, l
     [reply] = phone.say(pick(other, "are you a bot", "你是机器人吗"))
     assert bool(CJK.search(reply)) is (other == "zh")
     assert phone.conversation().language == other
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_plan_chosen_in_words_granted_or_proposed(stack: Stack, lang: str) -> None:
+    big = Decimal("1000.00") if lang == "en" else Decimal("5000.00")
+    phone = Phone(stack, lang, installment=big)
+    [menu] = phone.say(pick(lang, "can i pay in installments", "能分期吗"))
+    assert pick(lang, "6 months", "6个月") in menu
+    [granted] = phone.say(pick(lang, "6 months please", "分6个月"))
+    assert pick(lang, "Your plan is set", "分期已办好") in granted
+    [proposed] = phone.say(pick(lang, "actually 12 months", "还是分12个月吧"))
+    assert pick(lang, "to our team", "工作人员") in proposed
+    plans = [(a.state, a.terms["months"]) for a in phone.rows(Arrangement)]
+    assert plans == [("approved", 6), ("proposed", 12)]
+    assert phone.handoffs() == [("offer_approval", "open")]
