@@ -44,8 +44,14 @@ $(RASA_STAMP): dialogues/rasa-constraints.txt
 # Debian's chromium for the browser tests (Playwright's own download cannot work here).
 CHROMIUM ?= /usr/bin/chromium
 $(CHROMIUM):
-	@echo "== chromium (Debian package)"
-	apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+	@echo "== chromium (Debian package) and a CJK font for the Chinese pages"
+	apt-get install -y -q chromium fonts-wqy-microhei >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium fonts-wqy-microhei >/dev/null; }
+
+# Chinese text renders as boxes in Chromium without a CJK font (~1.6 MB download).
+CJK_FONT ?= /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+$(CJK_FONT):
+	@echo "== CJK font (Debian fonts-wqy-microhei)"
+	apt-get install -y -q fonts-wqy-microhei >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q fonts-wqy-microhei >/dev/null; }
 
 setup: $(APP_STAMP) $(RASA_STAMP)
 
@@ -55,7 +61,7 @@ model: setup
 demo: model
 	.venv/bin/arrears demo
 
-test: model $(CHROMIUM)
+test: model $(CHROMIUM) $(CJK_FONT)
 	.venv/bin/pytest
 
 bench: setup
