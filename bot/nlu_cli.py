@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from bot import nlu_eval
-from bot.rasa_model import model_path, rasa_env
+from bot.rasa_model import DIALOGUES, model_path, rasa_env
 
 nlu_app = typer.Typer(help="Understanding (NLU): parse and evaluate.", no_args_is_help=True)
 
@@ -33,7 +33,12 @@ def parse(
     text, intent, confidence. Runs the model in the Rasa venv, loaded once."""
     cmd = nlu_eval.parse_command(_model(model), ranking)
     proc = subprocess.Popen(
-        cmd, stdin=sys.stdin, stdout=sys.stdout, stderr=subprocess.PIPE, env=rasa_env()
+        cmd,
+        stdin=sys.stdin,
+        stdout=sys.stdout,
+        stderr=subprocess.PIPE,
+        env=rasa_env(),
+        cwd=DIALOGUES,
     )
     _, err = proc.communicate()
     if proc.returncode != 0:

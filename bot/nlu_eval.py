@@ -48,7 +48,8 @@ def external_path(option: Path | None = None) -> Path:
 
 
 def parse_command(model: Path, ranking: int = 0) -> list[str]:
-    cmd = [str(RASA_VENV / "bin" / "python"), str(PARSER), str(model)]
+    """Run it in ``DIALOGUES`` (custom pipeline components live there)."""
+    cmd = [str(RASA_VENV / "bin" / "python"), str(PARSER), str(model.resolve())]
     return [*cmd, "--ranking", str(ranking)] if ranking else cmd
 
 
@@ -62,6 +63,7 @@ def parse_texts(texts: Sequence[str], model: Path, ranking: int = 0) -> list[dic
         text=True,
         encoding="utf-8",
         env=rasa_env(),
+        cwd=DIALOGUES,
         check=False,
     )
     if result.returncode != 0:

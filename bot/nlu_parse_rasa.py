@@ -4,7 +4,8 @@ Reads one utterance per line from standard input and writes one JSON object per 
 (``text``, ``intent``, ``confidence``; with ``--ranking`` also the top intents) as soon
 as each line is parsed, so a caller can stream. Loading the model once and parsing in
 process is much faster than a ``rasa run`` server per call. It imports nothing from the
-app: ``bot.nlu_cli`` runs it as ``.venv-rasa/bin/python bot/nlu_parse_rasa.py MODEL``.
+app: ``bot.nlu_cli`` runs it as ``.venv-rasa/bin/python bot/nlu_parse_rasa.py MODEL`` in
+dialogues/, where the pipeline's custom components are.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def quiet_logs() -> None:
 
 
 async def stream(model: str, ranking: int, out: TextIO) -> None:
+    sys.path.insert(1, os.getcwd())  # custom components (dialogues/), as `rasa` itself does
     from rasa.core.agent import Agent  # type: ignore[import-not-found,unused-ignore]
 
     agent = Agent.load(model)

@@ -46,3 +46,27 @@ def test_parse_without_a_model_says_how_to_get_one() -> None:
     result = arrears("nlu", "parse", "--model", "/nonexistent/model.tar.gz", stdin="hi\n")
     assert result.returncode == 2
     assert b"arrears model" in result.stderr
+
+
+def test_cjk_tokenizer_splits_ideographs_and_keeps_words() -> None:
+    """The pipeline's tokenizer (dialogues/nlu_components), run in the Rasa venv."""
+    code = (
+        "import json\n"
+        "from rasa.shared.nlu.training_data.message import Message\n"
+        "from nlu_components.cjk_tokenizer import CJKWhitespaceTokenizer as T\n"
+        "tok = T(T.get_default_config())\n"
+        "for text in ['能分期吗 pls', 'ok，好的！', 'how much do i owe']:\n"
+        "    toks = tok.tokenize(Message(data={'text': text}), 'text')\n"
+        "    print(json.dumps([(t.text, t.start, t.end) for t in toks], ensure_ascii=False))\n"
+    )
+    result = subprocess.run(
+        [str(rasa_executable().parent / "python"), "-c", code],
+        capture_output=True,
+        cwd=ROOT / "dialogues",
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    rows = [json.loads(line) for line in result.stdout.decode("utf-8").splitlines()]
+    assert rows[0] == [["能", 0, 1], ["分", 1, 2], ["期", 2, 3], ["吗", 3, 4], ["pls", 5, 8]]
+    assert [t[0] for t in rows[1]] == ["ok", "好", "的"]
+    assert [t[0] for t in rows[2]] == ["how", "much", "do", "i", "owe"]
