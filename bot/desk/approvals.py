@@ -6,10 +6,11 @@ the policy allows without a person, so what is left is, by the policy's own term
 decision above the front line.
 
 A decision is a conditional ``UPDATE ... WHERE state = 'proposed'``: of two people
-deciding at once, one wins and the other is told it was already decided. The approver and
-the time are in ``approved_by`` and the audit log; a decline's reason is in the audit
-log only (it is internal and is not sent to the borrower). The borrower is then told on
-their channel, through the gate, in their language, with the exact figures.
+deciding at once, one wins and the other is told it was already decided. The row keeps
+who decided, when and why (``decided_by``, ``decided_at``, ``decision_reason``; an
+approval also sets ``approved_by``) and the audit log records it too. The reason is
+internal and is not sent to the borrower. The borrower is then told on their channel,
+through the gate, in their language, with the exact figures.
 """
 
 from __future__ import annotations
@@ -67,9 +68,14 @@ def decide(
     reason = (reason or "").strip()[:500] or None
     if not approve and reason is None:
         raise HandoffError("desk.error.reason_needed", "a decline needs a reason")
-    values: dict[str, Any] = (
-        {"state": "approved", "approved_by": username} if approve else {"state": "declined"}
-    )
+    values: dict[str, Any] = {
+        "state": "approved" if approve else "declined",
+        "decided_at": now,
+        "decided_by": username,
+        "decision_reason": reason,
+    }
+    if approve:
+        values["approved_by"] = username
     stmt = (
         update(Arrangement)
         .where(Arrangement.id == arrangement_id, Arrangement.state == "proposed")
@@ -204,7 +210,7 @@ def _retry_draft(runtime: Runtime, arrangement_id: int, username: str) -> Draft 
         row = session.get(Arrangement, arrangement_id)
         if row is None:
             raise HandoffError("desk.error.no_arrangement", f"no arrangement {arrangement_id}")
-        if row.state not in ("approved", "declined") or row.approved_by == "bot":
+        if row.state not in ("approved", "declined") or row.decided_at is None:
             raise HandoffError("desk.error.not_decided", f"arrangement {row.id} is {row.state}")
         return notice_draft(session, row, username)
 

@@ -95,8 +95,8 @@ class Entry:
 
 @dataclass(frozen=True)
 class Decision:
-    """A person's decision on an arrangement, read from the audit log, and whether the
-    borrower has been told (None: no notice tried yet)."""
+    """A person's decision on an arrangement (from the row), and whether the borrower has
+    been told (from the notice events in the audit log; None: no notice tried yet)."""
 
     action: str  # arrangement.approve / arrangement.decline
     actor: str
@@ -175,32 +175,38 @@ def offers_now(
     )
 
 
-def arrangement_decisions(session: Session, arrangement_ids: list[int]) -> dict[int, Decision]:
-    if not arrangement_ids:
+def arrangement_decisions(session: Session, arrangements: list[Arrangement]) -> dict[int, Decision]:
+    """Decisions people made (``decided_at`` set), with whether the borrower was told."""
+    decided = {a.id: a for a in arrangements if a.decided_at is not None}
+    if not decided:
         return {}
+    out = {
+        a.id: Decision(
+            "arrangement.approve" if a.state != "declined" else "arrangement.decline",
+            a.decided_by or a.approved_by or "",
+            a.decided_at,
+            a.decision_reason,
+        )
+        for a in decided.values()
+        if a.decided_at is not None
+    }
     stmt = (
-        select(AuditEvent)
+        select(AuditEvent.entity_id, AuditEvent.action)
         .where(
             AuditEvent.entity == "arrangement",
-            AuditEvent.entity_id.in_([str(i) for i in arrangement_ids]),
-            AuditEvent.action.in_(DECISION_ACTIONS + NOTICE_ACTIONS),
+            AuditEvent.entity_id.in_([str(i) for i in decided]),
+            AuditEvent.action.in_(NOTICE_ACTIONS),
         )
         .order_by(AuditEvent.id)
     )
-    out: dict[int, Decision] = {}
-    for event in session.scalars(stmt):
-        key = int(event.entity_id or 0)
-        if event.action in NOTICE_ACTIONS:
-            if key in out:
-                told = event.action == "arrangement.notice_sent"
-                out[key] = replace(out[key], told=out[key].told or told)
-            continue
-        reason = event.details.get("reason") if isinstance(event.details, dict) else None
-        out[key] = Decision(event.action, event.actor, event.at, reason)
+    for entity_id, action in session.execute(stmt).tuples():
+        key = int(entity_id or 0)
+        if key in out:
+            told = action == "arrangement.notice_sent"
+            out[key] = replace(out[key], told=out[key].told or told)
     return out
 
 
-DECISION_ACTIONS = ("arrangement.approve", "arrangement.decline")
 NOTICE_ACTIONS = ("arrangement.notice_sent", "arrangement.notice_not_sent")
 
 
@@ -241,7 +247,7 @@ def borrower_history(
             )
         ),
         arrangements=arrangements,
-        decisions=arrangement_decisions(session, [a.id for a in arrangements]),
+        decisions=arrangement_decisions(session, arrangements),
         handoffs=list(
             session.scalars(
                 select(Handoff)

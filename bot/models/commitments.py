@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.models.base import Base, utcnow
@@ -39,3 +39,9 @@ class Arrangement(Base):
     total_cost: Mapped[Decimal]
     approved_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A person's decision on a proposal (bot.desk.approvals): when, by whom, and why (a
+    # decline needs a reason). Internal: the reason is never sent to the borrower. None on
+    # what the bot granted itself (``approved_by == "bot"``) and on open proposals.
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decision_reason: Mapped[str | None] = mapped_column(Text)

@@ -107,6 +107,8 @@ def test_approve_records_the_approver_and_tells_the_borrower(
     with runtime.factory() as session:
         row = session.get_one(Arrangement, arrangement_id)
         assert (row.state, row.approved_by) == ("approved", "sue")
+        assert (row.decided_at, row.decided_by, row.decision_reason) == (now, "sue", None)
+        assert row.decided_at.tzinfo is not None  # UTC-aware on every backend
         schedule = row.terms["schedule"]
         first, total = Decimal(schedule[0]["amount"]), row.total_cost
         assert len(schedule) == 12
@@ -126,6 +128,9 @@ def test_approve_records_the_approver_and_tells_the_borrower(
         asyncio.run(approvals.decide_and_notify(runtime, arrangement_id, "ann", False, now, "x"))
     assert err.value.code == "desk.error.decided"
     assert len(sent_to(runtime, address)) == 1
+    with runtime.factory() as session:  # the loser changed nothing on the row
+        row = session.get_one(Arrangement, arrangement_id)
+        assert (row.state, row.decided_by, row.decision_reason) == ("approved", "sue", None)
 
 
 def test_decline_needs_a_reason_and_tells_the_borrower_in_chinese(runtime: Runtime) -> None:
@@ -142,6 +147,7 @@ def test_decline_needs_a_reason_and_tells_the_borrower_in_chinese(runtime: Runti
     with runtime.factory() as session:
         row = session.get_one(Arrangement, arrangement_id)
         assert (row.state, row.approved_by) == ("declined", None)
+        assert (row.decided_at, row.decided_by, row.decision_reason) == (now, "sue", reason)
         event = session.scalars(
             select(AuditEvent).where(
                 AuditEvent.action == "arrangement.decline",
@@ -220,12 +226,15 @@ def test_two_deciders_at_once_one_wins(runtime: Runtime, now: datetime) -> None:
     barrier = threading.Barrier(2)
     results: list[str] = []
 
+    winner: list[str] = []
+
     def attempt(name: str, approve: bool) -> None:
         with runtime.factory() as session, session.begin():
             barrier.wait()
             try:
-                approvals.decide(session, arrangement_id, name, approve, now, "no")
+                approvals.decide(session, arrangement_id, name, approve, now, f"by {name}")
                 results.append("won")
+                winner.append(name)
             except HandoffError as exc:
                 results.append(exc.code)
 
@@ -238,3 +247,11 @@ def test_two_deciders_at_once_one_wins(runtime: Runtime, now: datetime) -> None:
     for t in threads:
         t.join(60)
     assert sorted(results) == ["desk.error.decided", "won"]
+    with runtime.factory() as session:  # the row names the winner only
+        row = session.get_one(Arrangement, arrangement_id)
+        state = "approved" if winner == ["sue"] else "declined"
+        assert (row.state, row.decided_by, row.decision_reason) == (
+            state,
+            winner[0],
+            f"by {winner[0]}",
+        )

@@ -285,7 +285,15 @@ def test_decline_needs_a_reason_and_redirects_only_inside_the_desk(
     response = post(desk_client, url, reason="not affordable", next="//evil.example/x")
     assert response.headers["location"].startswith("/desk/handoffs?notice=desk.notice.declined")  # type: ignore[attr-defined]
     desk_db.expire_all()
-    assert desk_db.get_one(Arrangement, arrangement_id).state == "declined"
+    row = desk_db.get_one(Arrangement, arrangement_id)
+    assert (row.state, row.decision_reason, row.decided_at) == (
+        "declined",
+        "not affordable",
+        IN_HOURS,
+    )
+    page = desk_client.get(f"/desk/handoffs/{handoff.id}").text
+    card = page[page.index(f'id="arrangement-{arrangement_id}"') :]
+    assert re.search(r"Decided by: \w+, 2026-03-10 15:00:00 UTC — not affordable", card)
 
 
 def test_pages_in_chinese(desk_client: TestClient, login: LoginFn, desk_db: Session) -> None:

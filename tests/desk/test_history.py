@@ -89,10 +89,14 @@ def test_history_has_everything_in_time_order(session: Session, now: datetime) -
         total_cost=Decimal("310.00"),
         approved_by="sue",
         created_at=now,
+        decided_at=now - timedelta(minutes=5),
+        decided_by="sue",
+        decision_reason="stable income",
     )
     session.add(plan)
     session.flush()
-    record_audit(session, "sue", "arrangement.approve", "arrangement", plan.id, {}, now)
+    # the audit event says otherwise: the page reads the decision from the row
+    record_audit(session, "sam", "arrangement.approve", "arrangement", plan.id, {}, now)
     handoff = open_handoff(session, sms, "request_human", now)
     session.flush()
 
@@ -111,7 +115,13 @@ def test_history_has_everything_in_time_order(session: Session, now: datetime) -
     assert [c.cause for c in history.causes] == ["job_loss"]
     assert [p.amount for p in history.promises] == [Decimal("100.00")]
     assert [a.id for a in history.arrangements] == [plan.id]
-    assert history.decisions[plan.id].actor == "sue"
+    decision = history.decisions[plan.id]
+    assert (decision.action, decision.actor, decision.reason) == (
+        "arrangement.approve",
+        "sue",
+        "stable income",
+    )
+    assert decision.at == now - timedelta(minutes=5) and decision.told is None
     assert [h.id for h in history.handoffs] == [handoff.id]
     assert history.balance.stage == "M1"
     assert history.balance.overdue == Decimal("300.00")
