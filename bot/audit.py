@@ -37,7 +37,6 @@ def canonical_json(value: Any) -> str:
 
 def event_hash(
     *,
-    id: int,
     at: datetime,
     actor: str,
     action: str,
@@ -46,10 +45,10 @@ def event_hash(
     details: Any,
     prev_hash: str,
 ) -> str:
-    """SHA-256 over the canonical JSON of a record. ``details`` goes through a JSON round
-    trip first, so it is hashed exactly as the database returns it."""
+    """SHA-256 over the canonical JSON of a record's fields and ``prev_hash``. ``details``
+    goes through a JSON round trip first, so it is hashed exactly as the database returns
+    it. The id is not hashed (it is assigned at flush); the links fix the order."""
     payload = {
-        "id": id,
         "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
         "actor": actor,
         "action": action,
@@ -63,7 +62,6 @@ def event_hash(
 
 def _hash_of(event: Any, prev_hash: str) -> str:
     return event_hash(
-        id=event.id,
         at=event.at,
         actor=event.actor,
         action=event.action,
@@ -83,9 +81,9 @@ def record_audit(
     details: dict[str, Any],
     now: datetime,
 ) -> AuditEvent:
-    """Append one event to the chain (flushed: it has its id and hash on return)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_KEY})
+    """Append one event to the chain. Like any pending object it is written at the next
+    flush; its ``prev_hash`` and ``hash`` are set at once."""
+    head = _locked_head(session)
     event = AuditEvent(
         actor=actor,
         action=action,
@@ -93,32 +91,45 @@ def record_audit(
         entity_id=None if entity_id is None else str(entity_id),
         details=details,
         at=now,
+        prev_hash=head.last_hash or GENESIS,
     )
-    session.add(event)
-    session.flush()  # the id; on SQLite this write also takes the database's write lock
-    head = _head(session, event.id)
-    event.prev_hash = head.last_hash or GENESIS
-    event.hash = _hash_of(event, event.prev_hash)
-    head.last_id, head.last_hash, head.count = event.id, event.hash, head.count + 1
-    session.flush()
+    event.hash = _hash_of(event, event.prev_hash or GENESIS)
+    session.add(event)  # added in chain order, so the flush gives ids in chain order
+    head.last_hash, head.count = event.hash, head.count + 1
     return event
 
 
-def _head(session: Session, new_id: int) -> AuditChainHead:
+def _locked_head(session: Session) -> AuditChainHead:
+    """The chain head, locked for the rest of this transaction (once per transaction:
+    later appends in it reuse the head they hold)."""
+    held = session.info.get("audit_chain")
+    transaction = session.get_transaction()
+    if held is not None and transaction is not None and held[0] is transaction:
+        head: AuditChainHead = held[1]
+        return head
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_KEY})
+    else:  # SQLite: write first, so this transaction holds the write lock before reading
+        session.execute(_TOUCH_HEAD, {"id": HEAD_ID})
+    head = _head(session)
+    session.info["audit_chain"] = (session.get_transaction(), head)
+    return head
+
+
+_TOUCH_HEAD = text("UPDATE audit_chain_head SET count = count WHERE id = :id")
+
+
+def _head(session: Session) -> AuditChainHead:
+    session.flush()  # earlier pending events of this session, so the query below sees them
     head = session.get(AuditChainHead, HEAD_ID, populate_existing=True, with_for_update=True)
     if head is None:  # a database built without the migration: start from its last link
-        last = session.execute(
-            select(AuditEvent.id, AuditEvent.hash)
-            .where(AuditEvent.id < new_id, AuditEvent.hash.is_not(None))
+        last = session.scalars(
+            select(AuditEvent.hash)
+            .where(AuditEvent.hash.is_not(None))
             .order_by(AuditEvent.id.desc())
             .limit(1)
         ).first()
-        head = AuditChainHead(
-            id=HEAD_ID,
-            last_id=last.id if last else 0,
-            last_hash=(last.hash if last else None) or GENESIS,
-            count=0,
-        )
+        head = AuditChainHead(id=HEAD_ID, last_hash=last or GENESIS, count=0)
         session.add(head)
     return head
 
@@ -144,6 +155,9 @@ def verify_chain(session: Session) -> list[Problem]:
     problems: list[Problem] = []
     last_id: int | None = None
     last_hash, last_prev = GENESIS, None  # the link before the current record, and before that
+    head = session.get(AuditChainHead, HEAD_ID, populate_existing=True)
+    head_hash = head.last_hash if head is not None else None
+    head_at: int | None = None  # the record the head points at, once seen
     for event in _rows(session):
         if event.hash is None or event.prev_hash is None:
             problems.append(
@@ -169,7 +183,10 @@ def verify_chain(session: Session) -> list[Problem]:
             else:
                 problems.append(_gap(last_id, event.id))
         last_id, last_prev, last_hash = event.id, event.prev_hash, event.hash
-    problems.extend(_head_problems(session, last_id, last_hash))
+        if event.hash == head_hash:
+            head_at = event.id
+    if head_hash is not None and head_hash != last_hash:
+        problems.append(_head_problem(head_at, last_id))
     return problems
 
 
@@ -187,27 +204,19 @@ def _gap(before: int | None, after: int) -> Problem:
     )
 
 
-def _head_problems(session: Session, last_id: int | None, last_hash: str) -> list[Problem]:
-    head = session.get(AuditChainHead, HEAD_ID, populate_existing=True)
-    if head is None or head.last_id == 0:
-        return []
-    if last_id is not None and head.last_id == last_id and head.last_hash == last_hash:
-        return []
-    if last_id is None or head.last_id > last_id:
-        after = "the start" if last_id is None else f"record {last_id}"
-        return [
-            Problem(
-                "deleted",
-                head.last_id,
-                f"the newest record(s) after {after} were deleted: the chain head is "
-                f"record {head.last_id}",
-            )
-        ]
-    return [
-        Problem(
+def _head_problem(head_at: int | None, last_id: int | None) -> Problem:
+    """The newest record is not the one the head names: some were added after the head's
+    record by hand, or the newest ones were deleted."""
+    if head_at is not None:
+        return Problem(
             "inserted",
             last_id,
-            f"record {last_id} is after the chain head (record {head.last_id}): "
+            f"record(s) {head_at + 1}..{last_id} come after the chain head (record {head_at}): "
             "inserted out of chain",
         )
-    ]
+    after = "the start" if last_id is None else f"record {last_id}"
+    return Problem(
+        "deleted",
+        None,
+        f"the newest record(s) after {after} were deleted: the chain head names a later record",
+    )

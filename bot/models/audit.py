@@ -38,7 +38,6 @@ class AuditChainHead(Base):
     __tablename__ = "audit_chain_head"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    last_id: Mapped[int] = mapped_column(default=0)
     last_hash: Mapped[str] = mapped_column(String(64), default="")
     count: Mapped[int] = mapped_column(default=0)
 

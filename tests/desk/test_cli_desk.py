@@ -113,11 +113,11 @@ def test_user_list_and_disable(db_url: str) -> None:
 def _events(url: str, n: int) -> list[int]:
     engine = make_engine(url)
     with session_factory(engine)() as s, s.begin():
-        ids = [
-            record_audit(s, "bot", "handoff.open", "handoff", i, {"i": i}, T0).id for i in range(n)
+        events = [
+            record_audit(s, "bot", "handoff.open", "handoff", i, {"i": i}, T0) for i in range(n)
         ]
     engine.dispose()
-    return ids
+    return [e.id for e in events]
 
 
 def _sql(url: str, statement: str, **params: object) -> None:

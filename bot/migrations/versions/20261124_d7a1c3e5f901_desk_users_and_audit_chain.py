@@ -24,7 +24,6 @@ def _event_hash(row, prev_hash: str) -> str:  # type: ignore[no-untyped-def]
     """A frozen copy of bot.audit.event_hash (migrations must not change with the code)."""
     at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
     payload = {
-        "id": row.id,
         "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
         "actor": row.actor,
         "action": row.action,
@@ -83,7 +82,6 @@ def upgrade() -> None:
 
     op.create_table('audit_chain_head',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('last_id', sa.Integer(), nullable=False),
     sa.Column('last_hash', sa.String(length=64), nullable=False),
     sa.Column('count', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_chain_head'))
@@ -118,22 +116,21 @@ def _chain_existing_events() -> None:
         sa.column('prev_hash', sa.String()),
         sa.column('hash', sa.String()),
     )
-    prev, last_id, count = GENESIS, 0, 0
+    prev, count = GENESIS, 0
     rows = bind.execute(sa.select(events).order_by(events.c.id)).fetchall()
     for row in rows:
         digest = _event_hash(row, prev)
         bind.execute(
             events.update().where(events.c.id == row.id).values(prev_hash=prev, hash=digest)
         )
-        prev, last_id, count = digest, row.id, count + 1
+        prev, count = digest, count + 1
     head = sa.table(
         'audit_chain_head',
         sa.column('id', sa.Integer()),
-        sa.column('last_id', sa.Integer()),
         sa.column('last_hash', sa.String()),
         sa.column('count', sa.Integer()),
     )
-    bind.execute(head.insert().values(id=1, last_id=last_id, last_hash=prev, count=count))
+    bind.execute(head.insert().values(id=1, last_hash=prev, count=count))
 
 
 def downgrade() -> None:
