@@ -50,6 +50,8 @@ env.filters["summary"] = _summary
 DESK_ROLES = ("collector", "supervisor", "admin")
 SUPERVISOR_ROLES = ("supervisor", "admin")
 VIEWS = ("all", "mine", "unassigned")
+PAGE_SIZE = 100  # queue rows per page, highest priority first
+REFRESH_SECONDS = 30  # the queue page refreshes its table this often (desk-queue.js)
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
 
@@ -85,8 +87,8 @@ def _local_path(value: str | None, default: str) -> str:
 # -- the queue -----------------------------------------------------------------------
 
 
-@router.get("/handoffs", response_class=HTMLResponse)
-def queue_page(request: Request, user: DeskDep, view: str = "all") -> HTMLResponse:
+def _queue_context(request: Request, user: DeskUser, view: str, page: int) -> dict[str, Any]:
+    """The queue's rows for one page (``PAGE_SIZE`` by priority); the caller renders."""
     runtime = _runtime(request)
     view = view if view in VIEWS else "all"
     now = desk_now(request)
@@ -94,27 +96,51 @@ def queue_page(request: Request, user: DeskDep, view: str = "all") -> HTMLRespon
         items = q.queue(
             session, now, runtime.settings.handoff_sla_minutes, view=view, username=user.username
         )
+        people = _assignable(session) if is_supervisor(user) else []
+    pages = max(1, -(-len(items) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    offset = (page - 1) * PAGE_SIZE
+    return {
+        "items": items[offset : offset + PAGE_SIZE],
+        "total": len(items),
+        "offset": offset,
+        "page": page,
+        "pages": pages,
+        "view": view,
+        "people": people,
+        "supervisor": is_supervisor(user),
+        "now": now,
+    }
+
+
+@router.get("/handoffs", response_class=HTMLResponse)
+def queue_page(request: Request, user: DeskDep, view: str = "all", page: int = 1) -> HTMLResponse:
+    runtime = _runtime(request)
+    context = _queue_context(request, user, view, page)
+    with runtime.factory() as session:
         proposals = approvals.pending(session)
         waiting = q.kept_with_people_waiting(session)
-        people = _assignable(session) if is_supervisor(user) else []
-        return render(
-            request,
-            "desk/queue.html",
-            {
-                "items": items,
-                "view": view,
-                "views": VIEWS,
-                "proposals": proposals,
-                "waiting": waiting,
-                "people": people,
-                "supervisor": is_supervisor(user),
-                "approver": user.role in approvals.APPROVER_ROLES,
-                "sla_minutes": runtime.settings.handoff_sla_minutes,
-                "now": now,
-                "notice": request.query_params.get("notice"),
-                "error": request.query_params.get("error"),
-            },
-        )
+    return render(
+        request,
+        "desk/queue.html",
+        context
+        | {
+            "views": VIEWS,
+            "proposals": proposals,
+            "waiting": waiting,
+            "approver": user.role in approvals.APPROVER_ROLES,
+            "sla_minutes": runtime.settings.handoff_sla_minutes,
+            "refresh_seconds": REFRESH_SECONDS,
+            "notice": request.query_params.get("notice"),
+            "error": request.query_params.get("error"),
+        },
+    )
+
+
+@router.get("/handoffs/rows", response_class=HTMLResponse)
+def queue_rows(request: Request, user: DeskDep, view: str = "all", page: int = 1) -> HTMLResponse:
+    """The queue table alone: the page's script fetches it every ``REFRESH_SECONDS``."""
+    return render(request, "desk/_queue_table.html", _queue_context(request, user, view, page))
 
 
 def _assignable(session: Session) -> list[User]:

@@ -9,6 +9,16 @@ from __future__ import annotations
 HANDOFF_STRINGS: dict[str, dict[str, str]] = {
     "desk.queue.title": {"en": "Handoff queue", "zh": "转人工队列"},
     "desk.queue.empty": {"en": "No handoffs here.", "zh": "暂无转人工会话。"},
+    "desk.queue.count": {
+        "en": "{start}–{end} of {total} open",
+        "zh": "共 {total} 条待处理，显示第 {start}–{end} 条",
+    },
+    "desk.queue.updated": {"en": "updated {at}", "zh": "更新于 {at}"},
+    "desk.queue.pages": {"en": "Pages", "zh": "分页"},
+    "desk.queue.reload": {
+        "en": "Reload to see new handoffs and timers",
+        "zh": "刷新页面以查看新的转人工和时限",
+    },
     "desk.view.all": {"en": "All open", "zh": "全部待处理"},
     "desk.view.mine": {"en": "Mine", "zh": "我的"},
     "desk.view.unassigned": {"en": "Unassigned", "zh": "未分配"},

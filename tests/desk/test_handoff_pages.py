@@ -8,11 +8,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.accounts import account_balance, load_borrower
+from bot.desk import handoff_pages, kpi_pages
+from bot.desk.security import verify_csrf
 from bot.handoff import open_handoff
 from bot.models import Arrangement, ContactPoint, Conversation, Handoff, Message, SinkMessage
 from bot.offers import installment_plan, record_offer
@@ -403,3 +406,73 @@ def test_approval_at_night_is_told_again_in_the_morning(
     other = seed_proposal(desk_db, handoff, IN_HOURS)  # still proposed: nothing to tell
     response = post(desk_client, f"/desk/arrangements/{other}/notify", next=page_url)
     assert "error=desk.error.not_decided" in response.headers["location"]  # type: ignore[attr-defined]
+
+
+def queue_ids(html: str) -> list[int]:
+    return [int(x) for x in re.findall(r'data-handoff="(\d+)"', html)]
+
+
+def test_queue_pages_and_the_rows_fragment_that_refreshes_it(
+    desk_client: TestClient,
+    login: LoginFn,
+    desk_db: Session,
+    desk_clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(handoff_pages, "PAGE_SIZE", 2)
+    for _ in range(3):
+        seed_handoff(desk_db, IN_HOURS)
+    user = login(desk_client, "collector")
+    page = desk_client.get("/desk/handoffs").text
+    assert 'data-refresh="/desk/handoffs/rows?view=all&amp;page=1"' in page
+    assert 'data-refresh-seconds="30"' in page and "/desk/static/desk-queue.js" in page
+    assert "<noscript>" in page  # without JS: a reload link, the page works as before
+    first = queue_ids(page)
+    assert len(first) == 2
+    active = desk_db.scalars(select(Handoff.id).where(Handoff.state.in_(("open", "claimed"))))
+    total = len(active.all())
+    assert f"1–2 of {total} open" in page
+    seen: list[int] = []
+    for n in range(1, -(-total // 2) + 1):
+        seen += queue_ids(desk_client.get(f"/desk/handoffs?page={n}").text)
+    assert sorted(seen) == sorted(set(seen)) and len(seen) == total  # each once
+    last = desk_client.get("/desk/handoffs?page=999").text  # clamped to the last page
+    assert queue_ids(last) == seen[-len(queue_ids(last)) :]
+
+    rows = desk_client.get("/desk/handoffs/rows?view=all&page=1")
+    assert rows.status_code == 200 and "<html" not in rows.text
+    assert queue_ids(rows.text) == first
+    assert rows.headers["cache-control"] == "no-store"
+    mine = "/desk/handoffs/rows?view=mine"
+    assert queue_ids(desk_client.get(mine).text) == []
+    new = seed_handoff(desk_db, IN_HOURS, reason="has_lawyer")  # then given to this user
+    desk_db.execute(
+        update(Handoff).where(Handoff.id == new.id).values(state="claimed", assignee=user.username)
+    )
+    desk_db.commit()
+    rows = desk_client.get(mine)
+    assert queue_ids(rows.text) == [new.id]  # a new handoff shows without a reload
+    before = re.findall(r'data-seconds="(\d+)"', rows.text)
+    desk_clock.advance(minutes=3)
+    after = re.findall(r'data-seconds="(\d+)"', desk_client.get(mine).text)
+    assert [int(x) for x in after] == [int(before[0]) - 180]  # the SLA timer moved on
+
+    desk_client.cookies.clear()
+    logged_out = desk_client.get("/desk/handoffs/rows", headers={"HX-Request": "true"})
+    assert logged_out.status_code == 401 and logged_out.headers["HX-Redirect"] == "/desk/login"
+    login(desk_client, "compliance")
+    assert desk_client.get("/desk/handoffs/rows").status_code == 403
+    assert desk_client.get("/desk/static/desk-queue.js").status_code == 200
+
+
+def test_every_desk_route_checks_the_role_and_every_post_the_csrf_token() -> None:
+    """Structural: a route added later cannot forget either check."""
+    for route in [*handoff_pages.router.routes, *kpi_pages.router.routes]:
+        assert isinstance(route, APIRoute)
+        calls = {d.call for d in route.dependant.dependencies}
+        for dep in route.dependant.dependencies:
+            calls |= {d.call for d in dep.dependencies}
+        names = {getattr(c, "__qualname__", "") for c in calls}
+        assert any(n.startswith("require_roles.") for n in names), route.path
+        if "POST" in route.methods:
+            assert verify_csrf in calls, route.path

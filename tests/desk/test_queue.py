@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
+from bot.accounts import account_balance, load_borrower
 from bot.db import make_engine, session_factory
 from bot.desk import queue as q
 from bot.handoff import open_handoff
-from bot.models import AuditEvent, Conversation, Handoff
-from tests.conftest import BACKENDS, create_database, drop_database
+from bot.models import AuditEvent, Borrower, Conversation, Handoff, Installment, Loan
+from tests.conftest import BACKENDS, PG_URL, create_database, drop_database
 from tests.factories import make_account
 
 SLA = 60
@@ -230,3 +233,122 @@ def test_kept_with_people_then_the_borrower_writes(session: Session, now: dateti
     assert again.id != h.id
     assert conversation.id not in [w.conversation_id for w in q.kept_with_people_waiting(session)]
     assert audit_actions(session, again.id) == ["handoff.open", "handoff.reopen"]
+
+
+def test_queue_figures_are_account_balance_figures(session: Session, now: datetime) -> None:
+    """The queue computes stage, DPD and arrears from plain rows; they must be exactly what
+    ``bot.accounts.account_balance`` says, whatever the account looks like."""
+    plain = make_account(session, now=now, dpd=40)
+    partly = make_account(session, now=now, dpd=10, paid_first=Decimal("100.01"))
+    ahead = make_account(session, now=now, dpd=-10)  # pre_due
+    paid_up = make_account(session, now=now, dpd=5, installment=Decimal("1.00"))
+    for i in session.scalars(select(Installment).join(Loan).where(Loan.borrower_id == paid_up.id)):
+        i.amount_paid = i.principal_due + i.interest_due + i.fees_due
+    in_grace = make_account(session, now=now, dpd=3)
+    session.scalars(select(Loan).where(Loan.borrower_id == in_grace.id)).one().grace_days = 5
+    shanghai = make_account(
+        session, now=now, dpd=95, timezone="Asia/Shanghai", jurisdiction="cn", currency="CNY"
+    )
+    two_loans = make_account(session, now=now, dpd=10, currency="EUR")
+    other = make_account(session, now=now, dpd=70)  # its loan moves to two_loans
+    session.scalars(
+        select(Loan).where(Loan.borrower_id == other.id)
+    ).one().borrower_id = two_loans.id
+    closed = make_account(session, now=now, dpd=200)
+    session.scalars(select(Loan).where(Loan.borrower_id == closed.id)).one().status = "closed"
+    no_loans = Borrower(external_ref="no-loans-q", full_name="Nobody Owes")
+    session.add(no_loans)
+    session.flush()
+    ids = [plain, partly, ahead, paid_up, in_grace, shanghai, two_loans, closed, no_loans]
+    session.expire_all()
+    figures = q.account_figures(
+        session, select(Borrower.id).where(Borrower.id.in_([b.id for b in ids])), now
+    )
+    for b in ids:
+        borrower = load_borrower(session, b.id)
+        assert borrower is not None
+        balance = account_balance(borrower, now)
+        got = figures[b.id]
+        assert (got.name, got.stage, got.dpd, got.overdue, got.currency) == (
+            borrower.full_name,
+            balance.stage,
+            balance.dpd,
+            balance.overdue,
+            balance.currency,
+        ), borrower.full_name
+    assert figures[partly.id].overdue == Decimal("149.99")
+    assert figures[in_grace.id].dpd == 0
+    assert figures[two_loans.id].stage == "M3" and figures[two_loans.id].currency == "EUR"
+    assert figures[closed.id].overdue == Decimal("0.00")
+
+
+BIG = 1000
+
+
+@pytest.fixture(scope="module")
+def big_queue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """1,000 open handoffs on PostgreSQL, each account with 12 installments."""
+    url = create_database("postgresql", tmp_path_factory.mktemp("queue-scale"))
+    engine = make_engine(url)
+    statements = [
+        f"""INSERT INTO borrowers (id, external_ref, full_name, language, timezone,
+              jurisdiction, created_at)
+            SELECT g, 'Q' || g, 'Borrower ' || g, 'en', 'America/New_York', 'us', now()
+            FROM generate_series(1, {BIG}) g""",
+        f"""INSERT INTO loans (id, borrower_id, reference, product, currency, principal,
+              annual_rate, timezone, profile, grace_days, opened_on, status, created_at)
+            SELECT g, g, 'QL' || g, 'personal', 'USD', 3000, 0.12, 'America/New_York', 'us',
+              0, date '2025-01-01', 'active', now() FROM generate_series(1, {BIG}) g""",
+        f"""INSERT INTO installments (loan_id, seq, due_date, principal_due, interest_due,
+              fees_due, amount_paid)
+            SELECT g, s, date '2025-06-01' + ((s - 1) * 30 + g % 250), 240, 10, 0,
+              CASE WHEN s < 3 THEN 250 ELSE 0 END
+            FROM generate_series(1, {BIG}) g, generate_series(1, 12) s""",
+        f"""INSERT INTO conversations (id, borrower_id, channel, status, language,
+              started_at, last_message_at)
+            SELECT g, g, 'sms', 'human', 'en', now(), now() FROM generate_series(1, {BIG}) g""",
+        f"""INSERT INTO handoffs (id, conversation_id, borrower_id, reason, state, assignee,
+              created_at)
+            SELECT g, g, g,
+              (ARRAY['request_human', 'has_lawyer', 'nlu_fallback', 'offer_approval'])[1 + g % 4],
+              CASE WHEN g % 3 = 0 THEN 'claimed' ELSE 'open' END,
+              CASE WHEN g % 3 = 0 THEN 'alice' END,
+              timestamptz '2026-03-10 15:00+00' - (g || ' minutes')::interval
+            FROM generate_series(1, {BIG}) g""",
+    ]
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))
+    engine.dispose()
+    yield url
+    drop_database(url)
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs ARREARS_TEST_DATABASE_URL")
+def test_a_thousand_open_handoffs_in_a_few_queries(big_queue: str, now: datetime) -> None:
+    """No query per handoff or per account: the same handful of statements for 1,000."""
+    engine = make_engine(big_queue)
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    try:
+        with session_factory(engine)() as session:
+            q.queue(session, now, SLA)  # warm up (policy, compiled statements)
+            event.listen(engine, "before_cursor_execute", count)
+            started = time.perf_counter()
+            items = q.queue(session, now, SLA)
+            elapsed = time.perf_counter() - started
+            event.remove(engine, "before_cursor_execute", count)
+    finally:
+        engine.dispose()
+    assert len(items) == BIG
+    assert len(statements) <= 5, statements
+    assert [i.sort_key for i in items] == sorted(i.sort_key for i in items)
+    assert items[0].tier == 2 and items[-1].tier == 0
+    assert {i.stage for i in items} >= {"M1", "M2", "M3", "M4+"}
+    print(f"queue of {BIG} open handoffs: {elapsed * 1000:.0f} ms")
+    assert elapsed < 1.5  # ~0.1 s on an idle machine; generous for a shared one
