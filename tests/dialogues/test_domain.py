@@ -123,6 +123,7 @@ UNVERIFIED_SAFE = [
     "utter_default",
     "utter_affirm",
     "utter_deny",
+    "utter_already_paid",
     "utter_goodbye",
     "utter_you_are_welcome",
     "utter_cannot_identify",
