@@ -147,6 +147,20 @@ def seed(url: str) -> Seeded:
         engine.dispose()
 
 
+def another_handoff(url: str, reason: str) -> int:
+    """A handoff that arrives while the queue page is open."""
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as s, s.begin():
+            borrower = make_account(s, now=NOW, dpd=100, installment=Decimal("99.00"))
+            conv = Conversation(borrower_id=borrower.id, channel="sms", language="en")
+            s.add(conv)
+            s.flush()
+            return open_handoff(s, conv, reason, NOW - timedelta(minutes=1)).id
+    finally:
+        engine.dispose()
+
+
 def shot(page: Page, desk: Desk, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"desk-{name}-{desk.backend}.png"), full_page=True)
@@ -177,6 +191,14 @@ def test_collector_and_supervisor_work_a_handoff(
     expect(row).to_contain_text("request_human")
     expect(row).to_contain_text("M2")
     expect(row).to_contain_text("min left")
+    # a new handoff appears without a reload (desk-queue.js refreshes the table; the
+    # visibilitychange event triggers it now instead of in 30 s)
+    page.evaluate("window.sameDocument = true")
+    urgent = another_handoff(desk.database_url, "has_lawyer")
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    expect(page.locator(f'tr[data-handoff="{urgent}"]')).to_contain_text("has_lawyer")
+    assert page.evaluate("window.sameDocument") is True
+    assert page.locator("tr[data-handoff]").first.get_attribute("data-handoff") == str(urgent)
     shot(page, desk, "queue")
     row.get_by_role("button", name="Take it").click()
     expect(page.get_by_role("status")).to_have_text("The handoff is yours.")
@@ -229,6 +251,7 @@ def test_collector_and_supervisor_work_a_handoff(
         first = Decimal(plan.terms["schedule"][0]["amount"])
         total = plan.total_cost
         assert plan.approved_by == data.supervisor
+        assert (plan.decided_by, plan.decided_at) == (data.supervisor, NOW)
     notices = sms_to(twilio_server, data.phone)
     assert len(notices) == 2
     assert notices[1].startswith("Your plan is approved: 12 monthly payments of ")
@@ -261,4 +284,8 @@ def test_collector_and_supervisor_work_a_handoff(
     page.goto(f"{desk.app.url}/desk/borrowers/{data.borrower_id}?lang=zh")
     expect(page.get_by_role("heading", name="全部消息（所有渠道）")).to_be_visible()
     shot(page, desk, "borrower-zh")
+    page.goto(f"{desk.app.url}/desk/handoffs?lang=zh")
+    expect(page.get_by_role("heading", name="转人工队列")).to_be_visible()
+    expect(page.locator("#queue-count")).to_contain_text("待处理")
+    shot(page, desk, "queue-zh")
     page.close()
