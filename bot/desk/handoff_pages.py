@@ -13,6 +13,7 @@ Who may do what:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any
@@ -23,7 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.desk import approvals
+from bot.desk import approvals, masking
 from bot.desk import queue as q
 from bot.desk.handoff_strings import HANDOFF_STRINGS
 from bot.desk.history import borrower_history
@@ -42,6 +43,30 @@ def _money(amount: Decimal | str | int | None, currency: str) -> str:
 
 def _summary(terms: Mapping[str, Any], kind: str, lang: str) -> str:
     return approvals.summary(dict(terms), kind, lang)
+
+
+# Free text can carry PII too: a borrower writes their new number, email or ID number.
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_NUMBER = re.compile(r"\+?\d[\d \-()]{6,}[\dXx]")  # phones, ID and card numbers
+_MIN_DIGITS = 9  # shorter runs are dates, amounts, times
+
+
+def mask_text(text: str | None, role: str | None) -> str:
+    """``text`` with emails and long digit runs masked for roles that do not see PII."""
+    if not text:
+        return ""
+    if masking.sees_full_pii(role):
+        return text
+
+    def number(match: re.Match[str]) -> str:
+        value = re.sub(r"[ \-()]", "", match.group(0))
+        if sum(ch.isdigit() for ch in value) < _MIN_DIGITS:
+            return match.group(0)
+        if value.startswith("+"):
+            return masking.mask_phone(value, role)
+        return masking.mask_id(value, role)
+
+    return _NUMBER.sub(number, _EMAIL.sub(lambda m: masking.mask_email(m.group(0), role), text))
 
 
 env.filters["money"] = _money
@@ -380,6 +405,7 @@ def _borrower_page(
                 "notice": request.query_params.get("notice"),
                 "error": request.query_params.get("error"),
                 "told_none": request.query_params.get("told") == "none",
+                "mask_text": lambda value: mask_text(value, user.role),
                 "tz": history.borrower.timezone,
                 "tier": q.reason_tier(handoff.reason) if handoff else 0,
                 "reply_address": (

@@ -20,6 +20,7 @@ from bot.handoff import open_handoff
 from bot.models import Arrangement, ContactPoint, Conversation, Handoff, Message, SinkMessage
 from bot.offers import installment_plan, record_offer
 from bot.policy import active_policy
+from bot.transcript import record_message
 from tests.desk.conftest import Clock, LoginFn, csrf_of, make_user
 from tests.factories import make_account
 
@@ -476,3 +477,32 @@ def test_every_desk_route_checks_the_role_and_every_post_the_csrf_token() -> Non
         assert any(n.startswith("require_roles.") for n in names), route.path
         if "POST" in route.methods:
             assert verify_csrf in calls, route.path
+
+
+def test_pii_in_free_text_is_masked_for_collectors(
+    desk_client: TestClient, login: LoginFn, desk_db: Session
+) -> None:
+    handoff = seed_handoff(desk_db, IN_HOURS)
+    conversation = desk_db.get_one(Conversation, handoff.conversation_id)
+    text = "new number +1 (202) 555-0199, mail ann.lee@example.org, ID 11010119900307123X"
+    record_message(
+        desk_db, conversation, direction="inbound", sender="borrower", text=text, now=IN_HOURS
+    )
+    desk_db.commit()
+    login(desk_client, "collector")
+    page = desk_client.get(f"/desk/handoffs/{handoff.id}").text
+    for secret in ("555-0199", "ann.lee@", "11010119900307123X"):
+        assert secret not in page, secret
+    assert "new number +1 *** *** 0199, mail a***@example.org, ID ****************3X" in page
+    assert "$" in page and "2026-03-10" in page  # amounts and dates are left alone
+    desk_client.cookies.clear()
+    login(desk_client, "supervisor")
+    assert text in desk_client.get(f"/desk/handoffs/{handoff.id}").text
+
+
+def test_mask_text_leaves_dates_amounts_and_short_numbers() -> None:
+    plain = "pay $2,475.00 on 2026-03-10 at 10:30, order 12345678"
+    assert handoff_pages.mask_text(plain, "collector") == plain
+    assert handoff_pages.mask_text("+8613800138000", "collector") == "+86 *** **** 8000"
+    assert handoff_pages.mask_text("+8613800138000", "admin") == "+8613800138000"
+    assert handoff_pages.mask_text(None, "collector") == ""
