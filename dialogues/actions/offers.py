@@ -125,7 +125,11 @@ def price(
 
 
 def words(offer: Offer, language: str) -> dict[str, str]:
-    money = lambda v: format_money(Decimal(v), offer.currency)  # noqa: E731
+    """The response variables: the offer's figures in its currency, its date in the language."""
+
+    def money(value: Decimal | str | int) -> str:
+        return format_money(Decimal(value), offer.currency)
+
     found = {"fee": money(offer.fee), "total": money(offer.total_cost)}
     if offer.schedule:
         found["due_date"] = format_date(offer.schedule[0].due_date, language)
