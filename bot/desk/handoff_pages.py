@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from bot.desk import approvals, masking
 from bot.desk import queue as q
 from bot.desk.handoff_strings import HANDOFF_STRINGS
-from bot.desk.history import borrower_history
+from bot.desk.history import borrower_history, conversation_transcript
 from bot.desk.i18n import register
 from bot.desk.replies import ReplyOutcome, outcome_of, recipient_address, reply
 from bot.desk.security import DeskUser, desk_now, require_roles, verify_csrf
@@ -75,6 +75,7 @@ env.filters["summary"] = _summary
 DESK_ROLES = ("collector", "supervisor", "admin")
 SUPERVISOR_ROLES = ("supervisor", "admin")
 VIEWS = ("all", "mine", "unassigned")
+DEFAULT_JURISDICTION = "us"  # explains gate rules when the sender is unknown (as replies do)
 PAGE_SIZE = 100  # queue rows per page, highest priority first
 REFRESH_SECONDS = 30  # the queue page refreshes its table this often (desk-queue.js)
 
@@ -349,10 +350,59 @@ async def decline_arrangement(
 def handoff_page(request: Request, handoff_id: int, user: DeskDep) -> HTMLResponse:
     with _runtime(request).factory() as session:
         handoff = session.get(Handoff, handoff_id)
-        if handoff is None or handoff.borrower_id is None:
+        if handoff is None:
             raise HTTPException(404, "no such handoff")
         borrower_id = handoff.borrower_id
+    if borrower_id is None:  # an unknown sender asked for a person
+        return _conversation_page(request, user, handoff_id)
     return _borrower_page(request, user, borrower_id, handoff_id)
+
+
+def _handoff_context(
+    request: Request, session: Session, user: DeskUser, handoff: Handoff | None
+) -> dict[str, Any]:
+    """What the handoff card (claim, assign, reply, close) needs."""
+    now = desk_now(request)
+    sla_minutes = _runtime(request).settings.handoff_sla_minutes
+    conversation = session.get(Conversation, handoff.conversation_id) if handoff else None
+    return {
+        "handoff": handoff,
+        "conversation": conversation,
+        "sla": q.sla_of(handoff, sla_minutes, now) if handoff else None,
+        "may_act": bool(handoff and q.may_act(handoff, user.username, is_supervisor(user))),
+        "supervisor": is_supervisor(user),
+        "people": _assignable(session) if is_supervisor(user) else [],
+        "tier": q.reason_tier(handoff.reason) if handoff else 0,
+        "reply_address": recipient_address(session, conversation) if conversation else None,
+        "notice": request.query_params.get("notice"),
+        "error": request.query_params.get("error"),
+        "mask_text": lambda value: mask_text(value, user.role),
+    }
+
+
+def _conversation_page(request: Request, user: DeskUser, handoff_id: int) -> HTMLResponse:
+    with _runtime(request).factory() as session:
+        handoff = q.get_handoff(session, handoff_id)
+        context = _handoff_context(request, session, user, handoff)
+        conversation: Conversation = context["conversation"]
+        raw = request.query_params.get("msg", "")
+        message = session.get(Message, int(raw)) if raw.isdigit() else None
+        outcome = (
+            outcome_of(session, message)
+            if message is not None and message.conversation_id == conversation.id
+            else None
+        )
+        return render(
+            request,
+            "desk/conversation.html",
+            context
+            | {
+                "entries": conversation_transcript(session, conversation.id, DEFAULT_JURISDICTION),
+                "outcome": outcome,
+                "tz": None,
+                "page": f"/desk/handoffs/{handoff_id}",
+            },
+        )
 
 
 @router.get("/borrowers/{borrower_id}", response_class=HTMLResponse)
@@ -377,10 +427,8 @@ def _message_outcome(request: Request, session: Session, borrower_id: int) -> Re
 def _borrower_page(
     request: Request, user: DeskUser, borrower_id: int, handoff_id: int | None
 ) -> HTMLResponse:
-    runtime = _runtime(request)
     now = desk_now(request)
-    sla_minutes = runtime.settings.handoff_sla_minutes
-    with runtime.factory() as session:
+    with _runtime(request).factory() as session:
         history = borrower_history(session, borrower_id, now)
         if history is None:
             raise HTTPException(404, "no such borrower")
@@ -388,28 +436,16 @@ def _borrower_page(
         if handoff is None:
             handoff = next((h for h in history.handoffs if h.state in q.ACTIVE_STATES), None)
         page = f"/desk/handoffs/{handoff.id}" if handoff else f"/desk/borrowers/{borrower_id}"
-        conversation = session.get(Conversation, handoff.conversation_id) if handoff else None
         return render(
             request,
             "desk/borrower.html",
-            {
+            _handoff_context(request, session, user, handoff)
+            | {
                 "h": history,
-                "handoff": handoff,
-                "sla": q.sla_of(handoff, sla_minutes, now) if handoff else None,
-                "may_act": bool(handoff and q.may_act(handoff, user.username, is_supervisor(user))),
-                "supervisor": is_supervisor(user),
                 "approver": user.role in approvals.APPROVER_ROLES,
-                "people": _assignable(session) if is_supervisor(user) else [],
                 "page": page,
                 "outcome": _message_outcome(request, session, borrower_id),
-                "notice": request.query_params.get("notice"),
-                "error": request.query_params.get("error"),
                 "told_none": request.query_params.get("told") == "none",
-                "mask_text": lambda value: mask_text(value, user.role),
                 "tz": history.borrower.timezone,
-                "tier": q.reason_tier(handoff.reason) if handoff else 0,
-                "reply_address": (
-                    recipient_address(session, conversation) if conversation else None
-                ),
             },
         )

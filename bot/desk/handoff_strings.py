@@ -207,6 +207,12 @@ HANDOFF_STRINGS: dict[str, dict[str, str]] = {
         "zh": "批准并通知借款人？",
     },
     "desk.borrower.title": {"en": "Borrower", "zh": "借款人"},
+    "desk.unknown.title": {"en": "Unknown sender", "zh": "未知联系人"},
+    "desk.unknown.help": {
+        "en": "This conversation is not linked to a borrower (e.g. a number we do not know). "
+        "Do not discuss any debt until the person is identified.",
+        "zh": "该会话未关联借款人（例如陌生号码）。在确认对方身份前，请勿谈及任何欠款。",
+    },
     "desk.borrower.ref": {"en": "Reference", "zh": "编号"},
     "desk.borrower.language": {"en": "Language", "zh": "语言"},
     "desk.borrower.timezone": {"en": "Time zone", "zh": "时区"},

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from bot.accounts import ZERO, AccountBalance, account_balance, load_borrower
@@ -128,11 +128,24 @@ def transcript(
     session: Session, borrower_id: int, jurisdiction: str, *, limit: int = 2000
 ) -> list[Entry]:
     """Every message of the borrower's conversations, oldest first, with gate decisions."""
+    return _entries(session, Conversation.borrower_id == borrower_id, jurisdiction, limit)
+
+
+def conversation_transcript(
+    session: Session, conversation_id: int, jurisdiction: str, *, limit: int = 2000
+) -> list[Entry]:
+    """One conversation's messages, oldest first (a conversation with no known borrower)."""
+    return _entries(session, Conversation.id == conversation_id, jurisdiction, limit)
+
+
+def _entries(
+    session: Session, where: ColumnElement[bool], jurisdiction: str, limit: int
+) -> list[Entry]:
     stmt = (
         select(Message, Conversation, GateDecision)
         .join(Conversation, Conversation.id == Message.conversation_id)
         .outerjoin(GateDecision, GateDecision.id == Message.gate_decision_id)
-        .where(Conversation.borrower_id == borrower_id)
+        .where(where)
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(limit)
     )

@@ -506,3 +506,47 @@ def test_mask_text_leaves_dates_amounts_and_short_numbers() -> None:
     assert handoff_pages.mask_text("+8613800138000", "collector") == "+86 *** **** 8000"
     assert handoff_pages.mask_text("+8613800138000", "admin") == "+8613800138000"
     assert handoff_pages.mask_text(None, "collector") == ""
+
+
+def test_a_handoff_from_an_unknown_sender_can_be_worked(
+    desk_client: TestClient, login: LoginFn, desk_db: Session
+) -> None:
+    """No borrower behind the conversation: the page shows the conversation and lets a
+    collector take, answer (through the gate) and close it, instead of a 404."""
+    stranger = "+12025550111"
+    conversation = Conversation(borrower_id=None, channel="sms", language="en")
+    desk_db.add(conversation)
+    desk_db.flush()
+    record_message(
+        desk_db, conversation, direction="inbound", sender="borrower",
+        text="who is this? call me at +1 202 555 0111", now=IN_HOURS - timedelta(minutes=2),
+        from_address=stranger,
+    )  # fmt: skip
+    handoff = open_handoff(desk_db, conversation, "request_human", IN_HOURS)
+    desk_db.commit()
+    user = login(desk_client, "collector")
+    queue = desk_client.get("/desk/handoffs").text
+    row = queue[queue.index(f'data-handoff="{handoff.id}"') :]
+    assert "Unknown sender" in row[: row.index("</tr>")]
+    response = post(desk_client, f"/desk/handoffs/{handoff.id}/claim")
+    page = desk_client.get(response.headers["location"])  # type: ignore[attr-defined]
+    assert page.status_code == 200
+    assert "Unknown sender" in page.text and "The handoff is yours." in page.text
+    assert "who is this? call me at +1 *** *** 0111" in page.text
+    assert stranger not in page.text and "555 0111" not in page.text
+    assert f'action="/desk/handoffs/{handoff.id}/reply"' in page.text
+    hello = "Hello, how can I help?"
+    response = post(desk_client, f"/desk/handoffs/{handoff.id}/reply", text=hello)
+    location = response.headers["location"]  # type: ignore[attr-defined]
+    assert location.startswith(f"/desk/handoffs/{handoff.id}?notice=desk.notice.reply_")
+    assert desk_client.get(location).status_code == 200
+    reply = desk_db.scalars(
+        select(Message).where(
+            Message.conversation_id == conversation.id, Message.sender == "collector"
+        )
+    ).one()
+    assert reply.sender_ref == user.username and reply.gate_decision_id is not None
+    response = post(desk_client, f"/desk/handoffs/{handoff.id}/close", outcome="human")
+    assert response.headers["location"] == "/desk/handoffs?notice=desk.notice.closed_human"  # type: ignore[attr-defined]
+    desk_db.expire_all()
+    assert desk_db.get_one(Handoff, handoff.id).state == "closed"
