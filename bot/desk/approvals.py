@@ -28,7 +28,7 @@ from bot.audit import record_audit
 from bot.delivery import Draft, deliver
 from bot.desk.queue import HandoffError
 from bot.desk.replies import ReplyOutcome, outcome_of, recipient_address
-from bot.models import Arrangement, Borrower, Conversation, Message
+from bot.models import Arrangement, AuditEvent, Borrower, Conversation, Message
 from bot.runtime import Runtime
 from channels.templates_render import format_money
 
@@ -212,7 +212,19 @@ def _retry_draft(runtime: Runtime, arrangement_id: int, username: str) -> Draft 
             raise HandoffError("desk.error.no_arrangement", f"no arrangement {arrangement_id}")
         if row.state not in ("approved", "declined") or row.decided_at is None:
             raise HandoffError("desk.error.not_decided", f"arrangement {row.id} is {row.state}")
+        if was_told(session, row.id):  # a second tab or a double click: one notice only
+            raise HandoffError("desk.error.already_told", f"arrangement {row.id} was told")
         return notice_draft(session, row, username)
+
+
+def was_told(session: Session, arrangement_id: int) -> bool:
+    """Whether a notice of the decision has left (the audit log records each attempt)."""
+    stmt = select(AuditEvent.id).where(
+        AuditEvent.entity == "arrangement",
+        AuditEvent.entity_id == str(arrangement_id),
+        AuditEvent.action == "arrangement.notice_sent",
+    )
+    return session.scalars(stmt.limit(1)).first() is not None
 
 
 async def notify_again(

@@ -136,6 +136,10 @@ HANDOFF_STRINGS: dict[str, dict[str, str]] = {
         "en": "The borrower has not been told yet.",
         "zh": "尚未通知借款人。",
     },
+    "desk.error.already_told": {
+        "en": "The borrower has already been told of this decision.",
+        "zh": "已通知借款人该审批结果。",
+    },
     "desk.error.not_decided": {
         "en": "Only a person's decision can be sent again.",
         "zh": "只有人工审批结果可以重新通知。",

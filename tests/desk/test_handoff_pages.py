@@ -400,10 +400,12 @@ def test_approval_at_night_is_told_again_in_the_morning(
     assert "The borrower was told on their channel." in page
     assert "Tell the borrower again" not in page
     desk_db.expire_all()
-    bodies = desk_db.scalars(
-        select(SinkMessage.body).where(SinkMessage.body.like("Your plan is approved: 12 %"))
-    ).all()
+    told = select(SinkMessage.body).where(SinkMessage.body.like("Your plan is approved: 12 %"))
+    bodies = desk_db.scalars(told).all()
     assert len(bodies) >= 1
+    response = post(desk_client, notify, next=page_url)  # a second tab: no second SMS
+    assert "error=desk.error.already_told" in response.headers["location"]  # type: ignore[attr-defined]
+    assert len(desk_db.scalars(told).all()) == len(bodies)
     other = seed_proposal(desk_db, handoff, IN_HOURS)  # still proposed: nothing to tell
     response = post(desk_client, f"/desk/arrangements/{other}/notify", next=page_url)
     assert "error=desk.error.not_decided" in response.headers["location"]  # type: ignore[attr-defined]
