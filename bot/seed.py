@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, insert, select
@@ -41,6 +42,8 @@ from bot.models import Base, Borrower, Loan
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 BATCH_SIZE = 500
+BLOCK = 1000
+"""Accounts per random stream: each block is planned on its own (and may be in parallel)."""
 VERIFY_SAMPLE = 100
 
 STAGES = STAGE_ORDER  # ("current", "pre_due", "M1", "M2", "M3", "M4+")
@@ -553,12 +556,64 @@ _US_METHODS = ("ach", "ach", "debit_card", "bank_transfer")
 _CN_METHODS = ("alipay", "wechat_pay", "bank_transfer", "unionpay")
 
 
+def _heads(rng_seed: int, block: int, stop: int) -> list[tuple[str, str]]:
+    """(stage, jurisdiction) of the accounts of ``block`` up to ``stop``, from the block's
+    own short stream: cheap to run ahead, so every block knows how many US and CN
+    accounts (phone numbers) come before it without planning them."""
+    rng = random.Random(f"{rng_seed}/{block}/head")
+    heads = []
+    for i in range(block * BLOCK, stop):
+        if i < 2 * len(STAGES):  # every stage in both jurisdictions, whatever n is
+            heads.append((STAGES[i // 2], ("us", "cn")[i % 2]))
+        else:
+            stage = rng.choices(STAGES, weights=STAGE_WEIGHTS)[0]
+            heads.append((stage, "us" if rng.random() < 0.55 else "cn"))
+    return heads
+
+
+@dataclass(frozen=True, slots=True)
+class BlockSpec:
+    """One block of accounts, ``start`` <= index < ``stop``, and the US and CN phone
+    numbers used before it."""
+
+    block: int
+    start: int
+    stop: int
+    us_start: int
+    cn_start: int
+
+
+def block_specs(n: int, rng_seed: int = 42) -> Iterator[BlockSpec]:
+    us = cn = 0
+    for block in range((n + BLOCK - 1) // BLOCK):
+        stop = min(n, (block + 1) * BLOCK)
+        yield BlockSpec(block, block * BLOCK, stop, us, cn)
+        us_here = sum(1 for _, j in _heads(rng_seed, block, stop) if j == "us")
+        us, cn = us + us_here, cn + (stop - block * BLOCK - us_here)
+
+
+def plan_block(spec: BlockSpec, now: datetime, rng_seed: int = 42) -> list[AccountPlan]:
+    """The plans of one block: depends only on the block, ``now`` and ``rng_seed``, so
+    blocks may be planned in any order, in several processes."""
+    planner = _Planner(now, rng_seed, spec.block)
+    planner.us_count, planner.cn_count = spec.us_start, spec.cn_start
+    heads = _heads(rng_seed, spec.block, spec.stop)
+    return [
+        planner.account(i, stage, jurisdiction)
+        for i, (stage, jurisdiction) in zip(range(spec.start, spec.stop), heads, strict=True)
+    ]
+
+
+_add_months = lru_cache(maxsize=1 << 16)(add_months)  # a few thousand distinct calls,
+# each repeated for many loans: calendar.monthrange is most of a loan's planning time
+
+
 class _Planner:
-    def __init__(self, now: datetime, rng_seed: int) -> None:
+    def __init__(self, now: datetime, rng_seed: int, block: int = 0) -> None:
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         self.now = now.astimezone(UTC)
-        self.rng = random.Random(rng_seed)
+        self.rng = random.Random(f"{rng_seed}/{block}")
         self.us_count = 0
         self.cn_count = 0
         self.zones: dict[str, ZoneInfo] = {}
@@ -572,14 +627,8 @@ class _Planner:
     def at_local(self, d: date, tz: str, hour: int, minute: int) -> datetime:
         return datetime.combine(d, time(hour, minute), tzinfo=self.zone(tz)).astimezone(UTC)
 
-    def account(self, i: int) -> AccountPlan:
+    def account(self, i: int, stage: str, jurisdiction: str) -> AccountPlan:
         rng = self.rng
-        if i < 2 * len(STAGES):  # every stage in both jurisdictions, whatever n is
-            stage = STAGES[i // 2]
-            jurisdiction = ("us", "cn")[i % 2]
-        else:
-            stage = rng.choices(STAGES, weights=STAGE_WEIGHTS)[0]
-            jurisdiction = "us" if rng.random() < 0.55 else "cn"
         ref = f"SYN-{i + 1:07d}"
         if jurisdiction == "us":
             phone, tz = us_phone(self.us_count)
@@ -695,7 +744,7 @@ class _Planner:
         payments: list[PaymentPlan] = []
         for n, (part, interest) in enumerate(schedule):
             seq = n + 1
-            due = add_months(oldest_due, first_offset + n, day_of_month)
+            due = _add_months(oldest_due, first_offset + n, day_of_month)
             amount_due = part + interest
             amount_paid = ZERO
             if seq <= paid:
@@ -733,7 +782,7 @@ class _Planner:
             timezone=tz,
             profile=jurisdiction,
             grace_days=grace,
-            opened_on=add_months(oldest_due, first_offset - 1, day_of_month),
+            opened_on=_add_months(oldest_due, first_offset - 1, day_of_month),
             stage=stage,
             dpd=dpd,
             installments=tuple(installments),
@@ -745,9 +794,8 @@ def plan_accounts(n: int, now: datetime, rng_seed: int = 42) -> Iterator[Account
     """Yield ``n`` account plans; pure and deterministic in (``now``, ``rng_seed``)."""
     if n < 0:
         raise ValueError("n must not be negative")
-    planner = _Planner(now, rng_seed)
-    for i in range(n):
-        yield planner.account(i)
+    for spec in block_specs(n, rng_seed):
+        yield from plan_block(spec, now, rng_seed)
 
 
 # --------------------------------------------------------------------------- writing

@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import multiprocessing
+import os
 import queue
 import threading
 import time as _time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from itertools import islice
@@ -40,15 +43,20 @@ from bot.seed import (
     STAGES,
     VERIFY_SAMPLE,
     AccountPlan,
+    BlockSpec,
     SeedConflictError,
     SeedSummary,
+    block_specs,
     plan_accounts,
+    plan_block,
     verify_sample,
 )
 
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 2_000
+MAX_WORKERS = 2  # planning processes; the server needs a core for the COPY too
+PARALLEL_FROM = 20_000  # smaller portfolios are planned in this process
 QUEUE_CHUNKS = 2  # encoded chunks waiting for the writer thread (bounds memory)
 
 TABLES: dict[str, tuple[str, ...]] = {
@@ -66,7 +74,6 @@ TABLES: dict[str, tuple[str, ...]] = {
         "created_at",
     ),
     "contact_points": (
-        "id",
         "borrower_id",
         "channel",
         "address",
@@ -93,7 +100,6 @@ TABLES: dict[str, tuple[str, ...]] = {
         "created_at",
     ),
     "installments": (
-        "id",
         "loan_id",
         "seq",
         "due_date",
@@ -102,7 +108,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "fees_due",
         "amount_paid",
     ),
-    "payments": ("id", "loan_id", "amount", "received_at", "method", "reference"),
+    "payments": ("loan_id", "amount", "received_at", "method", "reference"),
 }
 NULL = "\\N"
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -119,15 +125,18 @@ def _bool(value: bool) -> str:
     return "t" if value else "f"
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Ids:
-    """The next id to hand out per table."""
+    """Where this run's ids start. A borrower's id is ``borrowers + index``, its k-th
+    loan's ``loans + 2 * index + k`` (an account has at most two loans): any block can be
+    encoded without knowing the others. Contact points, installments and payments are
+    referenced by nothing seeded: the server numbers them from their sequences."""
 
     borrowers: int
-    contact_points: int
     loans: int
-    installments: int
-    payments: int
+
+
+LOANS_PER_ACCOUNT = 2
 
 
 class _Encoder:
@@ -169,9 +178,9 @@ class _Encoder:
         installments: list[str] = []
         payments: list[str] = []
         borrower_ids: list[int] = []
+        last_loan = 0
         for p in plans:
-            bid = ids.borrowers
-            ids.borrowers += 1
+            bid = ids.borrowers + p.index
             borrower_ids.append(bid)
             created = str(p.created_at)
             borrowers.append(
@@ -182,34 +191,30 @@ class _Encoder:
             for c in p.contacts:
                 opted = NULL if c.opted_out_at is None else str(c.opted_out_at)
                 contacts.append(
-                    f"{ids.contact_points}\t{bid}\t{_text(c.channel)}\t{_text(c.address)}\t"
+                    f"{bid}\t{_text(c.channel)}\t{_text(c.address)}\t"
                     f"{_bool(c.consent)}\t{opted}\t{_bool(c.verified)}\t{_bool(c.invalid)}\t"
                     f"{_bool(c.is_primary)}\t{created}\n"
                 )
-                ids.contact_points += 1
-            for lp in p.loans:
-                lid = ids.loans
-                ids.loans += 1
+            if len(p.loans) > LOANS_PER_ACCOUNT:
+                raise ValueError(f"account {p.external_ref} has more than two loans")
+            for k, lp in enumerate(p.loans):
+                lid = last_loan = ids.loans + LOANS_PER_ACCOUNT * p.index + k
                 loans.append(
                     f"{lid}\t{bid}\t{_text(lp.reference)}\tpersonal\t{_text(lp.currency)}\t"
                     f"{lp.principal}\t{lp.annual_rate}\t{_text(lp.timezone)}\t"
                     f"{_text(lp.profile)}\t{lp.grace_days}\t{day(lp.opened_on)}\tactive\t"
                     f"{self.loan_created_at(lp.opened_on, lp.timezone)}\n"
                 )
-                iid = ids.installments
                 for i in lp.installments:
                     installments.append(
-                        f"{iid}\t{lid}\t{i.seq}\t{day(i.due_date)}\t{i.principal_due}\t"
+                        f"{lid}\t{i.seq}\t{day(i.due_date)}\t{i.principal_due}\t"
                         f"{i.interest_due}\t0.00\t{i.amount_paid}\n"
                     )
-                    iid += 1
-                ids.installments = iid
                 for pay in lp.payments:
                     payments.append(
-                        f"{ids.payments}\t{lid}\t{pay.amount}\t{pay.received_at}\t"
+                        f"{lid}\t{pay.amount}\t{pay.received_at}\t"
                         f"{_text(pay.method)}\t{_text(pay.reference)}\n"
                     )
-                    ids.payments += 1
         data = {
             "borrowers": "".join(borrowers).encode(),
             "contact_points": "".join(contacts).encode(),
@@ -217,7 +222,9 @@ class _Encoder:
             "installments": "".join(installments).encode(),
             "payments": "".join(payments).encode(),
         }
-        counts = Counts(len(plans), len(contacts), len(loans), len(installments), len(payments))
+        counts = Counts(
+            len(plans), len(contacts), len(loans), len(installments), len(payments), last_loan
+        )
         return data, borrower_ids, counts
 
 
@@ -228,11 +235,75 @@ class Counts:
     loans: int
     installments: int
     payments: int
+    last_loan: int = 0  # the largest loan id written
 
 
 def _chunks(plans: Iterator[AccountPlan], size: int) -> Iterator[list[AccountPlan]]:
     while chunk := list(islice(plans, size)):
         yield chunk
+
+
+@dataclass
+class _Encoded:
+    """One chunk as COPY text, with what the summary and the verified sample need."""
+
+    data: dict[str, bytes]
+    counts: Counts
+    expected: list[tuple[int, str]]
+    stages: Counter[str]
+    languages: Counter[str]
+    jurisdictions: Counter[str]
+
+
+def _encode(encoder: _Encoder, plans: Sequence[AccountPlan], step: int) -> _Encoded:
+    data, borrower_ids, counts = encoder.chunk(plans)
+    return _Encoded(
+        data,
+        counts,
+        [(bid, p.stage) for bid, p in zip(borrower_ids, plans, strict=True) if p.index % step == 0],
+        Counter(p.stage for p in plans),
+        Counter(p.language for p in plans),
+        Counter(p.jurisdiction for p in plans),
+    )
+
+
+def _serial(
+    accounts: int, now: datetime, rng_seed: int, ids: _Ids, step: int, chunk_size: int
+) -> Iterator[_Encoded]:
+    encoder = _Encoder(ids)
+    for chunk in _chunks(plan_accounts(accounts, now, rng_seed), chunk_size):
+        yield _encode(encoder, chunk, step)
+
+
+_WORKER_ENCODER: _Encoder | None = None
+
+
+def _encode_block(spec: BlockSpec, now: datetime, rng_seed: int, ids: _Ids, step: int) -> _Encoded:
+    """In a worker process: plan and encode one block (the encoder's memos persist)."""
+    global _WORKER_ENCODER
+    if _WORKER_ENCODER is None or _WORKER_ENCODER.ids != ids:
+        _WORKER_ENCODER = _Encoder(ids)
+    gc.disable()
+    return _encode(_WORKER_ENCODER, plan_block(spec, now, rng_seed), step)
+
+
+def _parallel(
+    accounts: int, now: datetime, rng_seed: int, ids: _Ids, step: int, workers: int
+) -> Iterator[_Encoded]:
+    """Blocks planned and encoded by ``workers`` processes, yielded in order; at most
+    two blocks per worker are in flight or waiting, so memory stays flat."""
+    context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque[Future[_Encoded]] = deque()
+        specs = block_specs(accounts, rng_seed)
+        for spec in islice(specs, 2 * workers):
+            pending.append(pool.submit(_encode_block, spec, now, rng_seed, ids, step))
+        while pending:
+            encoded = pending.popleft().result()
+            following = next(specs, None)
+            if following is not None:
+                pending.append(pool.submit(_encode_block, following, now, rng_seed, ids, step))
+            yield encoded
 
 
 def copy_portfolio(
@@ -244,6 +315,7 @@ def copy_portfolio(
     progress: Callable[[int], None] | None = None,
     chunk_size: int = CHUNK_SIZE,
     defer_indexes: bool | None = None,
+    workers: int | None = None,
 ) -> SeedSummary:
     """Write ``accounts`` synthetic borrowers to PostgreSQL with COPY; the same rows as
     ``bot.seed.seed_portfolio`` writes for the same ``accounts``, ``now`` and ``rng_seed``.
@@ -252,13 +324,17 @@ def copy_portfolio(
     Connection (the caller's transaction: nothing is committed). The driver must be
     psycopg 3. ``progress(n_written)`` is called after each chunk of ``chunk_size``
     accounts. ``defer_indexes`` drops and recreates foreign keys and plain indexes of the
-    five tables around the load; by default only when those tables are empty. Raises
+    five tables around the load; by default only when those tables are empty. ``workers``
+    processes plan and encode blocks of accounts side by side (by default up to
+    ``MAX_WORKERS`` for portfolios of ``PARALLEL_FROM`` accounts or more, else one). Raises
     ``SeedConflictError`` when the first planned account already exists.
     """
     if isinstance(bind, Engine):
         with bind.begin() as conn:
-            return _copy(conn, accounts, now, rng_seed, progress, chunk_size, defer_indexes)
-    return _copy(bind, accounts, now, rng_seed, progress, chunk_size, defer_indexes)
+            return _copy(
+                conn, accounts, now, rng_seed, progress, chunk_size, defer_indexes, workers
+            )
+    return _copy(bind, accounts, now, rng_seed, progress, chunk_size, defer_indexes, workers)
 
 
 def _copy(
@@ -269,6 +345,7 @@ def _copy(
     progress: Callable[[int], None] | None,
     chunk_size: int,
     defer_indexes: bool | None,
+    workers: int | None,
 ) -> SeedSummary:
     if bind.dialect.name != "postgresql" or bind.dialect.driver != "psycopg":
         raise ValueError("copy_portfolio needs a postgresql+psycopg connection")
@@ -311,23 +388,26 @@ def _copy(
             defer_indexes = bool(row and row[0])
         recreate = _drop_deferrable(cursor) if defer_indexes else []
         sequences, first_ids = _sequence_starts(cursor)
-        encoder = _Encoder(_Ids(**first_ids))
-
+        ids = _Ids(first_ids["borrowers"], first_ids["loans"])
+        if workers is None:
+            workers = min(os.cpu_count() or 1, MAX_WORKERS) if accounts >= PARALLEL_FROM else 1
+        source = (
+            _parallel(accounts, now, rng_seed, ids, step, workers)
+            if workers > 1
+            else _serial(accounts, now, rng_seed, ids, step, chunk_size)
+        )
         writer = _Writer(cursor)
         writer.start()
         reported = 0
         gc_was_enabled = gc.isenabled()
         gc.disable()  # plans hold no cycles; collections only slow the planner down
         try:
-            for chunk in _chunks(plan_accounts(accounts, now, rng_seed), chunk_size):
-                data, ids, counts = encoder.chunk(chunk)
-                writer.put(data, counts)
-                for bid, p in zip(ids, chunk, strict=True):
-                    if p.index % step == 0:
-                        expected.append((bid, p.stage))
-                    stages[p.stage] += 1
-                    languages[p.language] += 1
-                    jurisdictions[p.jurisdiction] += 1
+            for encoded in source:
+                writer.put(encoded.data, encoded.counts)
+                expected.extend(encoded.expected)
+                stages.update(encoded.stages)
+                languages.update(encoded.languages)
+                jurisdictions.update(encoded.jurisdictions)
                 if progress and writer.written.accounts > reported:
                     reported = writer.written.accounts
                     progress(reported)
@@ -349,9 +429,11 @@ def _copy(
         if progress and written.accounts > reported:
             progress(written.accounts)
 
-        for table, seq in sequences.items():
-            last = getattr(encoder.ids, table) - 1
-            if last >= first_ids[table]:
+        # contact points, installments and payments took their ids from their sequences
+        last_ids = {"borrowers": ids.borrowers + accounts - 1, "loans": written.last_loan}
+        for table, last in last_ids.items():
+            if accounts and last >= first_ids[table]:
+                seq = sequences[table]
                 cursor.execute(
                     "SELECT setval(%s, GREATEST(%s, (SELECT last_value FROM " + seq + ")))",
                     (seq, last),
@@ -472,6 +554,7 @@ class _Writer(threading.Thread):
             w.loans += counts.loans
             w.installments += counts.installments
             w.payments += counts.payments
+            w.last_loan = max(w.last_loan, counts.last_loan)
 
     def put(self, data: dict[str, bytes], counts: Counts) -> None:
         if self.error is not None:
