@@ -10,25 +10,43 @@ from typing import Any
 import pytest
 import yaml
 from rasa_sdk import Tracker
+from sqlalchemy import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import make_engine, session_factory
 from bot.settings import get_settings
 from dialogues.actions import base, db
+from tests.conftest import create_database, drop_database
 
 DIALOGUES = Path(__file__).resolve().parents[2] / "dialogues"
 
 
+@pytest.fixture(scope="session")
+def actions_database_url(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database of the actions tests' own, on the same backend as ``database_url``.
+
+    The actions tests commit their accounts; in the shared database those rows would be
+    seen by tests that count the whole portfolio (the planner's, the KPIs').
+    """
+    url = create_database(
+        make_url(database_url).get_backend_name(), tmp_path_factory.mktemp("actions")
+    )
+    yield url
+    drop_database(url)
+
+
 @pytest.fixture
-def actions_db(database_url: str, now: datetime) -> Iterator[sessionmaker[Session]]:
-    """Actions read ``database_url`` at ``now``; yields a factory for committed test data.
+def actions_db(actions_database_url: str, now: datetime) -> Iterator[sessionmaker[Session]]:
+    """Actions read their own database at ``now``; yields a factory for committed test data.
 
     The actions open their own sessions, so test data must be committed (the rolled-back
     ``session`` fixture is invisible to them); every test makes its own borrowers.
     """
-    engine = make_engine(database_url)
+    engine = make_engine(actions_database_url)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ARREARS_DATABASE_URL", database_url)
+        mp.setenv("ARREARS_DATABASE_URL", actions_database_url)
         mp.setattr(base, "now_utc", lambda: now)
         get_settings.cache_clear()
         db.reset()
