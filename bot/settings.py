@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     sms_rate_burst: int = Field(default=1, ge=1)
     email_rate_burst: int = Field(default=1, ge=1)
     push_rate_burst: int = Field(default=1, ge=1)
-    plan_interval_minutes: int = Field(default=30, ge=1)
+    plan_interval_minutes: int = Field(default=15, ge=1)  # how soon after local midnight
     heartbeat_stale_seconds: int = Field(default=60, ge=5)
     handoff_sla_minutes: int = Field(default=60, ge=1)
     leader_retry_seconds: int = Field(default=5, ge=1)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from bot.clock import now_utc
-from bot.models import Heartbeat
+from bot.models import Borrower, Heartbeat
 from bot.policy import active_policy
 from bot.runtime import Runtime
 from scheduler import followups, leader
@@ -44,14 +47,52 @@ def _leads(job: str) -> bool:
     return True
 
 
+PLAN_AFTER = time(0, 5)
+"""Each timezone is planned once per local day, at the first run after this local time."""
+_planned: dict[str, date] = {}
+"""Zone -> the local date it was last planned for, in this process. A new leader starts
+empty and plans every zone once at its first run: planning is idempotent per day."""
+
+
+def zones_due(zones: Iterable[str], now: datetime, planned: dict[str, date]) -> list[str]:
+    """The zones whose local day has begun (past ``PLAN_AFTER``) and that have not been
+    planned for it. Local dates come from the zone's rules, so a DST change (even one
+    that skips or repeats midnight) neither skips a day nor plans one twice."""
+    due = []
+    for zone in zones:
+        try:
+            local = now.astimezone(ZoneInfo(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            log.error("unknown timezone %r: its accounts are not planned", zone)
+            continue
+        if local.time() >= PLAN_AFTER and planned.get(zone) != local.date():
+            due.append(zone)
+    return due
+
+
 def plan_job() -> None:
+    """Plan the timezones whose local day has just begun (runs every
+    ``plan_interval_minutes``; see ``scheduler.runner.leader_jobs``)."""
     if not _leads("plan"):
         return
     now = now_utc()
     rt = runtime()
     with rt.factory() as session, session.begin():
-        result = plan(session, now)
-    log.info("planned %d reminder rows over %d accounts", result.planned, result.considered)
+        zones = list(session.scalars(select(Borrower.timezone).distinct()))
+        due = zones_due(zones, now, _planned)
+        if not due:
+            log.info("planned 0 reminder rows: no timezone began a day since the last run")
+            return
+        result = plan(session, now, zones=due)
+    for zone in due:
+        _planned[zone] = now.astimezone(ZoneInfo(zone)).date()
+    log.info(
+        "planned %d reminder rows over %d accounts in %d timezones (%s)",
+        result.planned,
+        result.considered,
+        len(due),
+        ", ".join(sorted(due)),
+    )
 
 
 def promise_reminders_job() -> None:

@@ -85,8 +85,13 @@ class LeaderJob:
 def leader_jobs(settings: Settings) -> list[LeaderJob]:
     minutes = settings.plan_interval_minutes
     return [
-        # Default grace (an hour, see job_defaults); runs at once when first created.
-        LeaderJob("plan", jobs.plan_job, IntervalTrigger(minutes=minutes), 3600, True),
+        # Plans each timezone shortly after its local midnight (``jobs.zones_due``); runs
+        # at once when first created. Grace of one interval: a run later than that is
+        # superseded by the next, which plans every zone that began a day meanwhile.
+        # Coalescing (job_defaults) makes a backlog of missed runs one run, which is
+        # enough for the same reason; one instance at a time, so two runs never plan the
+        # same zone side by side.
+        LeaderJob("plan", jobs.plan_job, IntervalTrigger(minutes=minutes), minutes * 60, True),
         # No grace limit: a late run still queues today's reminders (tomorrow's promises),
         # and missing a day would skip a promise's only reminder.
         LeaderJob(
