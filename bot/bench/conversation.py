@@ -197,6 +197,8 @@ def start_stack(db_url: str, model: Path, logs: Path, callbacks: bool) -> Stack:
         "ARREARS_SECRET_KEY": "bench-secret",
         "ARREARS_RASA_URL": f"http://127.0.0.1:{port['rasa']}",
         "ARREARS_RASA_TOKEN": RASA_TOKEN,
+        # A saturated 2-core box can take more than the default 10 s: no handoff for that.
+        "ARREARS_RASA_TIMEOUT_SECONDS": "120",
         "ARREARS_ACTION_SERVER_URL": f"http://127.0.0.1:{port['act']}",
         "ARREARS_SMS_BACKEND": "twilio",
         "ARREARS_EMAIL_BACKEND": "sink",
