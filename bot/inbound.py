@@ -132,6 +132,12 @@ async def handle_inbound(runtime: Runtime, msg: InboundText) -> InboundOutcome:
         )
     elif rec.status == "bot":
         outcome.replies = await _bot_turn(runtime, msg, rec)
+    else:
+        # The conversation stays with people: the bot keeps silent, and a message that
+        # arrives after the last handoff was closed must reach the desk's queue again.
+        await asyncio.to_thread(
+            _handoff, runtime, rec.conversation_id, "borrower_wrote", msg.received_at
+        )
     return outcome
 
 

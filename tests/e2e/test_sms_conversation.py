@@ -14,7 +14,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.clock import now_utc
 from bot.db import make_engine, session_factory
-from bot.models import Message
+from bot.models import Handoff, Message
 from tests.e2e.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, Stack
 from tests.factories import make_account
 
@@ -150,3 +150,26 @@ def test_handoff_intent_opens_a_handoff_and_silences_the_bot(stack: Stack) -> No
         handoffs = [h for h in api.get("/api/handoffs").json() if h["account_id"] == account_id]
     assert [(h["reason"], h["state"]) for h in handoffs] == [("request_human", "open")]
     assert len(_sent_to(stack, phone)) == 1  # the handoff notice, then silence for the desk
+
+
+def test_a_message_to_a_conversation_kept_with_people_reopens_a_handoff(stack: Stack) -> None:
+    phone = f"+1202554{uuid.uuid4().int % 10000:04d}"
+    account_id = _account(stack, now_utc(), phone)
+    _post_sms(stack, phone, "i want to talk to a real person")
+    engine = make_engine(stack.database_url)
+    with session_factory(engine)() as session, session.begin():
+        handoff = session.scalars(select(Handoff).where(Handoff.borrower_id == account_id)).one()
+        handoff.state, handoff.closed_at = "closed", now_utc()  # closed; the account stays human
+
+    _post_sms(stack, phone, "hello? anyone there")
+
+    with session_factory(engine)() as session:
+        rows = session.scalars(
+            select(Handoff).where(Handoff.borrower_id == account_id).order_by(Handoff.id)
+        ).all()
+        assert [(h.reason, h.state) for h in rows] == [
+            ("request_human", "closed"),
+            ("borrower_wrote", "open"),
+        ]
+    engine.dispose()
+    assert len(_sent_to(stack, phone)) == 1  # only the first handoff notice: the bot is silent
