@@ -18,7 +18,7 @@ lock serialises them; SQLite serialises every writer). Each change is audited.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +32,7 @@ from bot.models import AuditEvent, Borrower, Conversation, Handoff, Installment,
 from bot.policy import Policy, active_policy
 
 ACTIVE_STATES = ("open", "claimed")
+UNPAID_MARGIN = Decimal("0.001")
 OUTCOMES = ("bot", "human")
 SLA_ACTION = "handoff.sla_breached"  # written by scheduler.followups.escalate_handoffs
 
@@ -137,26 +138,30 @@ class AccountFigures:
 def _loan_figures(
     timezone: str,
     grace_days: int,
-    unpaid: list[tuple[date, Decimal]],
+    oldest_unpaid: date | None,
+    due_unpaid: list[tuple[date, Decimal]],
     now: datetime,
     policy: Policy,
 ) -> tuple[str, int | None, Decimal]:
-    """Stage, DPD and arrears of one loan, as ``bot.accounts.loan_balance`` computes them."""
+    """Stage, DPD and arrears of one loan, as ``bot.accounts.loan_balance`` computes them:
+    ``oldest_unpaid`` is the due date of its oldest unpaid installment, ``due_unpaid`` the
+    unpaid installments due by the latest local date anywhere (later ones owe nothing yet)."""
     today = local_date(now, timezone)
     dpd: int | None = None
-    if unpaid:
-        days = (today - min(due for due, _ in unpaid)).days
+    if oldest_unpaid is not None:
+        days = (today - oldest_unpaid).days
         dpd = 0 if 0 < days <= grace_days else days
-    overdue = sum((amount for due, amount in unpaid if due <= today), ZERO)
+    overdue = sum((amount for due, amount in due_unpaid if due <= today), ZERO)
     return stage_for_dpd(dpd, policy), dpd, overdue
 
 
 def account_figures(
     session: Session, borrower_ids: Select[Any], now: datetime
 ) -> dict[int, AccountFigures]:
-    """Figures for the accounts ``borrower_ids`` selects, in three queries of plain rows:
+    """Figures for the accounts ``borrower_ids`` selects, in four queries of plain rows:
     building ORM objects for every installment of 1,000 accounts took most of the queue
-    page's second, and a list of 1,000 bound ids costs more than the subquery."""
+    page's second, and a list of 1,000 bound ids costs more than the subquery. Only
+    installments already due are read one by one; for later ones, the oldest date."""
     names = dict(
         session.execute(
             select(Borrower.id, Borrower.full_name).where(Borrower.id.in_(borrower_ids))
@@ -172,6 +177,23 @@ def account_figures(
         .order_by(Loan.id)
     ).all()
     owed = Installment.principal_due + Installment.interest_due + Installment.fees_due
+    # amounts have cents: the margin keeps SQLite's float sums from calling a paid one unpaid
+    unpaid = [
+        Loan.borrower_id.in_(borrower_ids),
+        Loan.status == "active",
+        owed > Installment.amount_paid + UNPAID_MARGIN,
+    ]
+    oldest: dict[int, date] = dict(
+        session.execute(
+            select(Installment.loan_id, func.min(Installment.due_date))
+            .join(Loan, Loan.id == Installment.loan_id)
+            .where(*unpaid)
+            .group_by(Installment.loan_id)
+        )
+        .tuples()
+        .all()
+    )
+    horizon = now.astimezone(UTC).date() + timedelta(days=1)  # no zone is further ahead
     rows = session.execute(
         select(
             Installment.loan_id,
@@ -182,17 +204,13 @@ def account_figures(
             Installment.amount_paid,
         )
         .join(Loan, Loan.id == Installment.loan_id)
-        .where(
-            Loan.borrower_id.in_(borrower_ids),
-            Loan.status == "active",
-            owed > Installment.amount_paid,
-        )
+        .where(*unpaid, Installment.due_date <= horizon)
     ).tuples()
-    unpaid: dict[int, list[tuple[date, Decimal]]] = {}
+    due_unpaid: dict[int, list[tuple[date, Decimal]]] = {}
     for loan_id, due, principal, interest, fees, paid in rows:
         outstanding = principal + interest + fees - paid
-        if outstanding > ZERO:  # exact Decimal check after the SQL pre-filter
-            unpaid.setdefault(loan_id, []).append((due, outstanding))
+        if outstanding > ZERO:  # exact, in Decimal
+            due_unpaid.setdefault(loan_id, []).append((due, outstanding))
     policy = active_policy()
     currency: dict[int, str] = {}
     per_account: dict[int, list[tuple[str, int | None, Decimal]]] = {}
@@ -200,7 +218,12 @@ def account_figures(
         currency.setdefault(loan.borrower_id, loan.currency)  # the first loan's, as accounts
         if loan.status == "active":
             figures = _loan_figures(
-                loan.timezone, loan.grace_days, unpaid.get(loan.id, []), now, policy
+                loan.timezone,
+                loan.grace_days,
+                oldest.get(loan.id),
+                due_unpaid.get(loan.id, []),
+                now,
+                policy,
             )
             per_account.setdefault(loan.borrower_id, []).append(figures)
     out: dict[int, AccountFigures] = {}
