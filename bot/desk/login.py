@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -36,8 +37,20 @@ HOME_BY_ROLE = {
 
 
 def safe_next(target: str | None, default: str = "/desk/") -> str:
-    """Only local paths: an open redirect after login would help phishing."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only plain local paths: an open redirect after login would help phishing.
+
+    Refused: anything not starting with one ``/``; backslashes, whitespace and control
+    characters (browsers drop tabs and newlines, so ``/<TAB>/evil`` would become
+    ``//evil``), raw or percent-encoded in the path; a scheme or host of any kind."""
+    if not target or not target.startswith("/") or len(target) > 2000:
+        return default
+    if any(c <= " " or c == "\x7f" or c == "\\" for c in target):
+        return default
+    parts = urlsplit(target)
+    path = unquote(parts.path)
+    if parts.scheme or parts.netloc or path.startswith("//"):
+        return default
+    if any(c < " " or c == "\x7f" or c == "\\" for c in path):
         return default
     return target
 
@@ -80,6 +93,8 @@ def login(
     ip = client_ip(request)
     with db_session(request) as db, db.begin():
         result = attempt_login(db, username, password, ip, now, _policy(request))
+        if result.user is not None:
+            end_session(db, request, now)  # this browser's previous session, if any
         details = {"username": username.strip().lower()[:64], "client_ip": ip}
         if result.user is None:
             record_audit(

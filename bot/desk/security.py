@@ -2,8 +2,10 @@
 
 The session cookie holds a random token (HttpOnly, SameSite=Lax, Secure behind https);
 the database keeps its SHA-256, the user, an expiry and a CSRF token, so logout or
-disabling the user ends the session at once. Before login, the CSRF token is an HMAC of
-a random cookie (double submit), so the login form is protected too.
+disabling the user ends the session at once. ``expires_at`` is the idle deadline: each
+request moves it to ``now + idle`` (at most ``created_at + desk_session_hours``).
+Before login, the CSRF token is an HMAC of a random cookie (double submit), so the login
+form is protected too.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import now_utc
@@ -31,6 +33,9 @@ SESSION_COOKIE = "arrears_desk"
 CSRF_SEED_COOKIE = "arrears_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+IDLE_MINUTES = 30  # Settings.desk_idle_minutes overrides it when the setting exists
+# The idle deadline is written back at most this often (not on every request).
+IDLE_WRITE_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -112,9 +117,27 @@ def _load_session(request: Request) -> SessionInfo | None:
     if row is None:
         return None
     sess, user = row
-    if sess.revoked_at is not None or sess.expires_at <= desk_now(request) or not user.active:
+    now = desk_now(request)
+    if sess.revoked_at is not None or sess.expires_at <= now or not user.active:
         return None
-    return SessionInfo(sess.id, to_desk_user(user), sess.csrf_token, sess.expires_at)
+    expires_at = _idle_deadline(request, sess.created_at, now)
+    if expires_at - sess.expires_at >= IDLE_WRITE_EVERY:
+        with db_session(request) as db, db.begin():
+            db.execute(
+                update(DeskSession)
+                .where(DeskSession.id == sess.id, DeskSession.revoked_at.is_(None))
+                .values(expires_at=expires_at)
+            )
+    else:
+        expires_at = sess.expires_at
+    return SessionInfo(sess.id, to_desk_user(user), sess.csrf_token, expires_at)
+
+
+def _idle_deadline(request: Request, created_at: datetime, now: datetime) -> datetime:
+    """``now`` plus the idle timeout, never past the session's absolute end."""
+    settings = _settings(request)
+    idle = timedelta(minutes=getattr(settings, "desk_idle_minutes", IDLE_MINUTES))
+    return min(now + idle, created_at + timedelta(hours=settings.desk_session_hours))
 
 
 def current_user(request: Request) -> DeskUser | None:
@@ -125,14 +148,13 @@ def current_user(request: Request) -> DeskUser | None:
 def start_session(db: Session, user: User, request: Request, now: datetime) -> str:
     """A new session for ``user`` (a fresh token on every login: no fixation)."""
     token = secrets.token_urlsafe(32)
-    hours = _settings(request).desk_session_hours
     db.add(
         DeskSession(
             token_hash=token_hash(token),
             user_id=user.id,
             csrf_token=secrets.token_urlsafe(32),
             created_at=now,
-            expires_at=now + timedelta(hours=hours),
+            expires_at=_idle_deadline(request, now, now),
             client_ip=client_ip(request)[:64],
         )
     )
@@ -274,5 +296,52 @@ async def _access_error(request: Request, exc: Exception) -> Response:
     return render(request, "forbidden.html", {"reason": exc.reason}, status_code=exc.status_code)
 
 
+# --- response headers -------------------------------------------------------------------
+
+DESK_PREFIXES = ("/desk", "/review", "/api/transcripts")
+# Scripts only from our own files (no inline script, no eval); inline styles stay allowed
+# (the KPI heat map and a page's own <style>); no framing, no plugins, no <base>.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+class SecurityHeadersMiddleware:
+    """Adds the headers above to every desk, review and transcript API response (pages,
+    redirects, errors, downloads, static files), and ``Cache-Control: no-store`` to all
+    but the static files, unless the response set its own."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path: str = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith(DESK_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        extra = list(SECURITY_HEADERS)
+        if not path.startswith("/desk/static/"):
+            extra.append((b"cache-control", b"no-store"))
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend((k, v) for k, v in extra if k not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DeskAccessError, _access_error)
+    app.add_middleware(SecurityHeadersMiddleware)

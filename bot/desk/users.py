@@ -3,12 +3,13 @@ the database, per username and per client IP, so every app process enforces it."
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bot.models import LoginAttempt, User
@@ -122,6 +123,7 @@ def attempt_login(
     policy = policy or LockoutPolicy()
     name = username.strip().lower()[:64]
     ip = (client_ip or "-")[:64]
+    _serialise_attempts(session, name, ip if client_ip is not None else None)
     locks = [locked_until(session, "username", name, now, policy)]
     if client_ip is not None:
         locks.append(locked_until(session, "ip", ip, now, policy))
@@ -145,6 +147,33 @@ def attempt_login(
             user.locked_until = locked_until(session, "username", name, now, policy)
     session.flush()
     return LoginResult(user if ok else None, "ok" if ok else "failed")
+
+
+# pg_advisory_xact_lock(class, key) classes: "lgnu" and "lgni" in ASCII.
+_LOCK_USERNAME, _LOCK_IP = 0x6C676E75, 0x6C676E69
+
+
+def _lock_key(value: str) -> int:
+    """A signed 32-bit key for ``value`` (collisions only make two names wait on each other)."""
+    return int.from_bytes(hashlib.sha256(value.encode()).digest()[:4], "big", signed=True)
+
+
+def _serialise_attempts(session: Session, name: str, ip: str | None) -> None:
+    """Attempts on one username (and from one address) run one after another until their
+    transaction ends, so parallel guesses cannot all read the same failure count and each
+    get checked: the lockout holds under concurrency. PostgreSQL: advisory transaction
+    locks, username before address (one order, no deadlock). SQLite: a write first, so
+    this transaction takes the database's single write lock before it reads."""
+    if session.get_bind().dialect.name == "postgresql":
+        lock = text("SELECT pg_advisory_xact_lock(:cls, :key)")
+        session.execute(lock, {"cls": _LOCK_USERNAME, "key": _lock_key(name)})
+        if ip is not None:
+            session.execute(lock, {"cls": _LOCK_IP, "key": _lock_key(ip)})
+    else:
+        session.execute(
+            text("UPDATE users SET failed_logins = failed_logins WHERE username = :n"),
+            {"n": name},
+        )
 
 
 def authenticate(session: Session, username: str, password: str, now: datetime) -> User | None:
