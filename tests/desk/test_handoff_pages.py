@@ -229,14 +229,20 @@ def test_assign_is_for_supervisors(
     handoff = seed_handoff(desk_db, IN_HOURS)
     target = make_user(desk_client, "collector")
     login(desk_client, "collector")
+    assert 'id="assignable"' not in desk_client.get("/desk/handoffs").text
     response = post(desk_client, f"/desk/handoffs/{handoff.id}/assign", assignee=target.username)
     assert response.status_code == 403  # type: ignore[attr-defined]
     desk_client.cookies.clear()
     login(desk_client, "supervisor")
+    queue = desk_client.get("/desk/handoffs").text
+    assert queue.count("<datalist") == 1  # one list of people for every row
+    assert f'<option value="{target.username}" label="{target.display_name}">' in queue
+    assert f'id="assign-{handoff.id}" list="assignable"' in queue
     response = post(desk_client, f"/desk/handoffs/{handoff.id}/assign", assignee=target.username)
     assert response.headers["location"] == "/desk/handoffs?notice=desk.notice.assigned"  # type: ignore[attr-defined]
     desk_db.expire_all()
     assert desk_db.get_one(Handoff, handoff.id).assignee == target.username
+    assert f'value="{target.username}" placeholder' in desk_client.get("/desk/handoffs").text
     response = post(desk_client, f"/desk/handoffs/{handoff.id}/assign", assignee="nobody-at-all")
     assert "error=desk.error.no_person" in response.headers["location"]  # type: ignore[attr-defined]
 
