@@ -156,7 +156,8 @@ def verify_chain(session: Session) -> list[Problem]:
     last_id: int | None = None
     last_hash, last_prev = GENESIS, None  # the link before the current record, and before that
     head = session.get(AuditChainHead, HEAD_ID, populate_existing=True)
-    head_hash = head.last_hash if head is not None else None
+    # A head that was never written ("" from the column default) names the genesis link.
+    head_hash = (head.last_hash or GENESIS) if head is not None else None
     head_at: int | None = None  # the record the head points at, once seen
     for event in _rows(session):
         if event.hash is None or event.prev_hash is None:

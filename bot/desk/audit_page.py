@@ -55,6 +55,12 @@ def _date(value: str) -> date | None:
         raise HTTPException(422, f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
+def action_pattern(action: str) -> str:
+    """A LIKE pattern where only ``*`` is a wildcard (``%`` and ``_`` are plain text)."""
+    escaped = action.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
+
+
 @router.get("/audit")
 def audit_log(
     request: Request,
@@ -63,7 +69,7 @@ def audit_log(
     action: str = "",
     start: str = "",
     end: str = "",
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     verify: bool = False,
 ) -> Response:
     first, last = _date(start), _date(end)
@@ -71,7 +77,7 @@ def audit_log(
     if actor.strip():
         stmt = stmt.where(AuditEvent.actor == actor.strip())
     if action.strip():
-        stmt = stmt.where(AuditEvent.action.like(action.strip().replace("*", "%")))
+        stmt = stmt.where(AuditEvent.action.like(action_pattern(action), escape="\\"))
     if first:
         stmt = stmt.where(AuditEvent.at >= day_start(first))
     if last:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from bot.desk.review_query import ConversationRecord, Filters, Hit, MessageRecord
 
 FORMATS = ("json", "csv", "html")
+FORMULA_STARTS = frozenset("=+-@\t\r\n＝＋－＠")
 MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
 
 
@@ -129,13 +130,14 @@ def to_json(header: ExportHeader, rows: list[dict[str, Any]]) -> str:
 
 
 def _cell(value: Any) -> str:
-    """A CSV cell; text a spreadsheet would run as a formula is quoted with an apostrophe."""
+    """A CSV cell; text a spreadsheet would run as a formula is quoted with an apostrophe
+    (the full-width signs too: spreadsheets in Chinese and Japanese locales read them)."""
     if value is None:
         return ""
     if isinstance(value, list | dict):
         value = json.dumps(value, ensure_ascii=False)
     text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return "'" + text if text[:1] in FORMULA_STARTS else text
 
 
 def rules_summary(rules: list[dict[str, Any]]) -> str:

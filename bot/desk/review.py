@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,13 @@ from bot.desk.review_query import (
     search,
     search_all,
 )
-from bot.desk.security import DeskUser, db_session, desk_now, require_roles
+from bot.desk.security import (
+    DeskUser,
+    db_session,
+    desk_now,
+    refuse_cross_site,
+    require_roles,
+)
 from bot.desk.templating import render, secure_headers
 from bot.web.auth import require_token
 
@@ -113,6 +119,9 @@ router = APIRouter(prefix="/review", tags=["review"], include_in_schema=False)
 api_router = APIRouter(prefix="/api/transcripts", tags=["transcripts"])
 Reader = Annotated[DeskUser, Depends(require_roles(*READERS))]
 Exporter = Annotated[DeskUser, Depends(require_roles(*EXPORTERS))]
+# Ids are 32-bit integers in PostgreSQL: a larger one is a 422, not a database error.
+MAX_ID = 2**31 - 1
+ConversationId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def _date(value: str | None) -> date | None:
@@ -133,7 +142,7 @@ def filters_from(
     outcome: str = "",
     rule: str = "",
     text: str = "",
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Filters:
     if channel and channel not in CHANNELS:
@@ -205,7 +214,7 @@ def review_search(request: Request, user: Reader, f: SearchFilters) -> Response:
     )
 
 
-@router.get("/export")
+@router.get("/export", dependencies=[Depends(refuse_cross_site)])
 def export_search(
     request: Request,
     user: Exporter,
@@ -227,7 +236,9 @@ def export_search(
 
 
 @router.get("/conversations/{conversation_id}")
-def review_conversation(request: Request, user: Reader, conversation_id: int) -> Response:
+def review_conversation(
+    request: Request, user: Reader, conversation_id: ConversationId
+) -> Response:
     with db_session(request) as db:
         record = _load(db, conversation_id)
     return render(
@@ -237,11 +248,11 @@ def review_conversation(request: Request, user: Reader, conversation_id: int) ->
     )
 
 
-@router.get("/conversations/{conversation_id}/export")
+@router.get("/conversations/{conversation_id}/export", dependencies=[Depends(refuse_cross_site)])
 def export_conversation(
     request: Request,
     user: Exporter,
-    conversation_id: int,
+    conversation_id: ConversationId,
     format: Annotated[str, Query(pattern="^(json|csv|html)$")] = "json",
 ) -> Response:
     now = desk_now(request)
@@ -280,7 +291,7 @@ def api_search(db: ApiDB, f: SearchFilters) -> dict[str, Any]:
 def api_export(
     request: Request,
     db: ApiDB,
-    conversation_id: int,
+    conversation_id: ConversationId,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Response:
     """A conversation with every message and gate decision, as JSON or CSV (audited)."""

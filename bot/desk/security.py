@@ -253,6 +253,15 @@ async def verify_csrf(request: Request) -> None:
         raise DeskAccessError(403, "csrf")
 
 
+def refuse_cross_site(request: Request) -> None:
+    """Dependency for GETs that act (exports write an audit event in the user's name):
+    a SameSite=Lax cookie still rides on a top-level link from another site, and on any
+    request from a sibling subdomain, so those are refused (403). Browsers send
+    ``Sec-Fetch-Site``; requests without it (old browsers, scripts) pass."""
+    if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+        raise DeskAccessError(403, "csrf")
+
+
 # --- roles ------------------------------------------------------------------------------
 
 

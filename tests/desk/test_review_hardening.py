@@ -1,0 +1,102 @@
+"""Review findings on the compliance review: ids too large for the database, the audit
+filter's LIKE wildcards, CSV formula prefixes in full-width form, exports started from
+another site, and the chain check of an empty log."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.audit import GENESIS, record_audit, verify_chain
+from bot.clock import now_utc
+from bot.desk.export import to_csv
+from bot.models import AuditChainHead, AuditEvent
+from bot.runtime import Runtime
+from tests.desk.conftest import LoginFn, SeededTranscripts, seed_transcripts
+
+
+@pytest.fixture(scope="module")
+def seeded(desk_settings) -> SeededTranscripts:  # type: ignore[no-untyped-def]
+    from bot.db import make_engine, session_factory
+
+    engine = make_engine(desk_settings.database_url)
+    with session_factory(engine)() as session, session.begin():
+        data = seed_transcripts(session, now_utc())
+    engine.dispose()
+    return data
+
+
+@pytest.mark.parametrize("big", [2**31, 10**20])
+def test_ids_too_large_for_the_database_are_refused_not_a_server_error(
+    desk_client: TestClient, login: LoginFn, big: int
+) -> None:
+    login(desk_client, "compliance")
+    assert desk_client.get("/review/", params={"before": big}).status_code == 422
+    assert desk_client.get(f"/review/conversations/{big}").status_code in (404, 422)
+    export = desk_client.get(f"/review/conversations/{big}/export")
+    assert export.status_code in (404, 422)
+    assert desk_client.get("/review/audit", params={"before": big}).status_code == 422
+
+
+def test_audit_action_filter_takes_wildcards_only_from_the_star(
+    desk_client: TestClient, login: LoginFn, desk_runtime: Runtime
+) -> None:
+    login(desk_client, "compliance")
+    with desk_runtime.factory() as db, db.begin():
+        record_audit(db, "bot", "handoff.open", "handoff", 1, {}, now_utc())
+    # "%" and "_" are plain characters: no action is literally "%" or "handoff_open".
+    assert "handoff.open" not in desk_client.get("/review/audit", params={"action": "%"}).text
+    page = desk_client.get("/review/audit", params={"action": "handoff_open"}).text
+    assert "handoff.open" not in page
+    assert "handoff.open" in desk_client.get("/review/audit", params={"action": "hand*"}).text
+
+
+@pytest.mark.parametrize(
+    "text", ['＝HYPERLINK("x")', "＋1", "－1+2", "＠SUM(A1)", "=1+1", "+1", "-1", "@A1"]
+)
+def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(text: str) -> None:
+    body = to_csv([{"text": text}])
+    cell = body.lstrip("\ufeff").splitlines()[1].strip('"')
+    assert cell == "'" + text.replace('"', '""')
+
+
+def test_an_export_started_from_another_site_is_refused_and_not_audited(
+    desk_client: TestClient, login: LoginFn, seeded: SeededTranscripts, desk_runtime: Runtime
+) -> None:
+    """SameSite=Lax still sends the cookie on a top-level GET from another site (and on
+    a same-site <img>), so a link elsewhere could make a compliance officer's browser
+    export and write an audit entry in their name."""
+    user = login(desk_client, "compliance")
+    base = f"/review/conversations/{seeded.sms_conversation_id}/export"
+    for site in ("cross-site", "same-site"):
+        for url in (base, "/review/export?format=csv"):
+            response = desk_client.get(url, headers={"Sec-Fetch-Site": site})
+            assert response.status_code == 403, (site, url)
+    with desk_runtime.factory() as db:
+        exports = db.scalars(
+            select(AuditEvent).where(
+                AuditEvent.actor == user.username, AuditEvent.action == "export"
+            )
+        ).all()
+    assert exports == []
+    for site in ("same-origin", "none"):  # a click on the page, a bookmark
+        assert desk_client.get(base, headers={"Sec-Fetch-Site": site}).status_code == 200
+    assert desk_client.get(base).status_code == 200  # browsers without the header
+
+
+def test_an_empty_log_verifies_whatever_the_head_s_initial_value(session: Session) -> None:
+    session.execute(AuditEvent.__table__.delete())
+    head = session.get(AuditChainHead, 1)
+    if head is None:
+        head = AuditChainHead(id=1, last_hash=GENESIS, count=0)
+        session.add(head)
+    for initial in (GENESIS, ""):
+        head.last_hash, head.count = initial, 0
+        session.flush()
+        assert verify_chain(session) == []
+    record_audit(session, "tester", "first", "thing", 1, {}, now_utc())
+    session.flush()
+    assert verify_chain(session) == []
+    assert session.scalars(select(AuditEvent.prev_hash)).one() == GENESIS
