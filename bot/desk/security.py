@@ -121,7 +121,9 @@ def _load_session(request: Request) -> SessionInfo | None:
     if sess.revoked_at is not None or sess.expires_at <= now or not user.active:
         return None
     expires_at = _idle_deadline(request, sess.created_at, now)
-    if expires_at - sess.expires_at >= IDLE_WRITE_EVERY:
+    if _is_background_poll(request):
+        expires_at = sess.expires_at  # an open tab refreshing itself is not a person
+    elif expires_at - sess.expires_at >= IDLE_WRITE_EVERY:
         with db_session(request) as db, db.begin():
             db.execute(
                 update(DeskSession)
@@ -131,6 +133,11 @@ def _load_session(request: Request) -> SessionInfo | None:
     else:
         expires_at = sess.expires_at
     return SessionInfo(sess.id, to_desk_user(user), sess.csrf_token, expires_at)
+
+
+def _is_background_poll(request: Request) -> bool:
+    """The queue's timed refresh (desk-queue.js: a GET with ``HX-Request``)."""
+    return request.method == "GET" and "HX-Request" in request.headers
 
 
 def _idle_deadline(request: Request, created_at: datetime, now: datetime) -> datetime:

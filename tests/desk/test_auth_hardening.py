@@ -44,6 +44,19 @@ def test_activity_keeps_a_session_until_its_absolute_end(
     assert _home(desk_client).startswith("/desk/login")
 
 
+def test_the_queue_s_timed_refresh_does_not_keep_an_idle_session_alive(
+    desk_client: TestClient, login: LoginFn, desk_clock: Clock
+) -> None:
+    login(desk_client, "collector")
+    poll = {"HX-Request": "true"}
+    for _ in range(3):  # an unattended tab polls every few minutes
+        desk_clock.advance(minutes=9)
+        assert desk_client.get("/desk/handoffs/rows", headers=poll).status_code == 200
+    desk_clock.advance(minutes=4)  # 31 minutes without a person
+    response = desk_client.get("/desk/handoffs/rows", headers=poll)
+    assert response.status_code == 401 and response.headers["hx-redirect"] == "/desk/login"
+
+
 def test_logging_in_again_revokes_the_browser_s_previous_session(
     desk_client: TestClient, login: LoginFn, desk_runtime: Runtime
 ) -> None:
