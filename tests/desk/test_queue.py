@@ -228,6 +228,20 @@ def test_kept_with_people_then_the_borrower_writes(session: Session, now: dateti
     )
     found = [w for w in q.kept_with_people_waiting(session) if w.conversation_id == conversation.id]
     assert [w.last_inbound_at for w in found] == [later]
+
+    def waiting_ids() -> list[int]:
+        return [w.conversation_id for w in q.kept_with_people_waiting(session)]
+
+    out = {"direction": "outbound", "sender": "collector", "text": "hi"}
+    record_message(session, conversation, **out, status="blocked", now=later + timedelta(minutes=1))
+    assert conversation.id in waiting_ids()  # a blocked reply answered nothing
+    record_message(session, conversation, **out, status="sent", now=later + timedelta(minutes=2))
+    assert conversation.id not in waiting_ids()  # answered
+    latest = later + timedelta(minutes=3)
+    record_message(
+        session, conversation, direction="inbound", sender="borrower", text="and?", now=latest
+    )
+    assert conversation.id in waiting_ids()
     again = q.reopen(session, conversation.id, "alice", later)
     assert (again.state, again.reason) == ("open", "borrower_wrote")
     assert again.id != h.id
