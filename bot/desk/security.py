@@ -123,7 +123,7 @@ def _load_session(request: Request) -> SessionInfo | None:
     expires_at = _idle_deadline(request, sess.created_at, now)
     if _is_background_poll(request):
         expires_at = sess.expires_at  # an open tab refreshing itself is not a person
-    elif expires_at - sess.expires_at >= IDLE_WRITE_EVERY:
+    elif abs(expires_at - sess.expires_at) >= IDLE_WRITE_EVERY:  # also shortens older ones
         with db_session(request) as db, db.begin():
             db.execute(
                 update(DeskSession)

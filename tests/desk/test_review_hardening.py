@@ -4,7 +4,11 @@ another site, and the chain check of an empty log."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -100,3 +104,47 @@ def test_an_empty_log_verifies_whatever_the_head_s_initial_value(session: Sessio
     session.flush()
     assert verify_chain(session) == []
     assert session.scalars(select(AuditEvent.prev_hash)).one() == GENESIS
+
+
+def _routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield prefix + route.path, route
+        elif hasattr(route, "original_router"):  # an included router (newer FastAPI)
+            yield from _routes(route.original_router.routes, prefix + route.include_context.prefix)
+
+
+def _dependencies(dependant: Any) -> Iterator[str]:
+    for sub in dependant.dependencies:
+        yield getattr(sub.call, "__qualname__", "")
+        yield from _dependencies(sub)
+
+
+PUBLIC = {
+    ("GET", "/desk/login"),
+    ("POST", "/desk/login"),
+    ("POST", "/desk/logout"),
+    ("GET", "/desk"),  # a redirect to /desk/
+}
+
+
+def test_every_desk_route_checks_a_role_and_every_change_checks_csrf(
+    desk_client: TestClient,
+) -> None:
+    """A guard for routes added later: each desk, review and transcript-API route needs
+    ``require_roles`` (or the API's bearer token); each non-GET also ``verify_csrf``."""
+    seen = 0
+    for path, route in _routes(desk_client.app.router.routes):  # type: ignore[attr-defined]
+        if not path.startswith(("/desk", "/review", "/api/transcripts")):
+            continue
+        names = list(_dependencies(route.dependant))
+        for method in route.methods:
+            seen += 1
+            if (method, path) not in PUBLIC:
+                assert any(n.startswith(("require_roles", "require_token")) for n in names), (
+                    method,
+                    path,
+                )
+            if method != "GET":
+                assert any(n == "verify_csrf" for n in names), (method, path)
+    assert seen >= 12
