@@ -46,12 +46,15 @@ def create_user(
     language: str = "en",
 ) -> User:
     username = username.strip().lower()
+    # ASCII only: a Cyrillic or full-width letter would let one name pass for another in
+    # the audit log (the display name may be in any script).
     if (
         not username
         or len(username) > 64
+        or not username.isascii()
         or not username.replace(".", "").replace("-", "").replace("_", "").isalnum()
     ):
-        raise UserError("username: 1-64 letters, digits, '.', '-' or '_'")
+        raise UserError("username: 1-64 ASCII letters, digits, '.', '-' or '_'")
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}")
     if language not in LANGUAGES:

@@ -12,11 +12,12 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.clock import now_utc
 from bot.db import make_engine, session_factory
 from bot.desk.login import safe_next
-from bot.desk.users import LockoutPolicy, attempt_login, create_user
+from bot.desk.users import LockoutPolicy, UserError, attempt_login, create_user
 from bot.models import DeskSession, LoginAttempt, User
 from bot.runtime import Runtime
 from tests.conftest import BACKENDS, create_database, drop_database
@@ -207,3 +208,15 @@ def test_parallel_attempts_cannot_exceed_the_failure_limit(fresh_url: str) -> No
     engine.dispose()
     assert sorted(outcomes) == ["failed"] * 3 + ["refused"] * 7
     assert later.outcome == "refused"
+
+
+@pytest.mark.parametrize("name", ["аdmin", "ａdmin", "王伟", "admin\u200b"])
+def test_usernames_are_plain_ascii_so_none_can_pass_for_another(
+    session: Session, name: str
+) -> None:
+    """A Cyrillic 'а' or a full-width 'ａ' would make an audit log actor look like
+    'admin'; display names may be in any script."""
+    with pytest.raises(UserError):
+        create_user(session, name, PASSWORD, "collector")
+    user = create_user(session, "wang.wei", PASSWORD, "collector", display_name="王伟")
+    assert user.display_name == "王伟"

@@ -148,3 +148,43 @@ def test_every_desk_route_checks_a_role_and_every_change_checks_csrf(
             if method != "GET":
                 assert any(n == "verify_csrf" for n in names), (method, path)
     assert seen >= 12
+
+
+XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def test_borrower_data_is_escaped_on_every_review_page(
+    desk_client: TestClient, login: LoginFn, desk_runtime: Runtime
+) -> None:
+    from bot.models import Borrower, Conversation
+    from bot.transcript import record_message
+
+    with desk_runtime.factory() as db, db.begin():
+        data = seed_transcripts(db, now_utc())
+        borrower = db.get_one(Borrower, data.en_borrower_id)
+        borrower.full_name = XSS
+        conv = db.get_one(Conversation, data.sms_conversation_id)
+        record_message(db, conv, direction="inbound", sender="borrower", text=XSS, now=now_utc())
+    login(desk_client, "compliance")
+    pages = [
+        desk_client.get("/review/", params={"borrower": data.en_ref}),
+        desk_client.get(f"/review/conversations/{data.sms_conversation_id}"),
+        desk_client.get(f"/review/conversations/{data.sms_conversation_id}/export?format=html"),
+        desk_client.get("/review/export", params={"borrower": data.en_ref, "format": "html"}),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        assert "<script>alert" not in page.text and "<img src=x" not in page.text
+        assert "&lt;script&gt;alert" in page.text
+
+
+def test_every_template_is_autoescaped() -> None:
+    from bot.desk.templating import TEMPLATES, env
+
+    names = [p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.html")]
+    assert len(names) >= 8
+    for name in names:
+        assert env.autoescape(name) is True, name  # type: ignore[operator]
+        source = (TEMPLATES / name).read_text()
+        assert "|safe" not in source.replace(" ", ""), name
+        assert "autoescape false" not in source, name
