@@ -188,6 +188,14 @@ def verify_chain(session: Session) -> list[Problem]:
             head_at = event.id
     if head_hash is not None and head_hash != last_hash:
         problems.append(_head_problem(head_at, last_id))
+    if head is None and last_id is not None:
+        problems.append(
+            Problem(
+                "deleted",
+                None,
+                "the chain head was deleted: deletions of the newest records cannot be ruled out",
+            )
+        )
     return problems
 
 

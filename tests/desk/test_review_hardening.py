@@ -188,3 +188,15 @@ def test_every_template_is_autoescaped() -> None:
         source = (TEMPLATES / name).read_text()
         assert "|safe" not in source.replace(" ", ""), name
         assert "autoescape false" not in source, name
+
+
+def test_a_deleted_chain_head_is_named(session: Session) -> None:
+    """Without the head, deleting the newest records would go unseen: its absence while
+    records exist is itself a problem."""
+    record_audit(session, "tester", "thing.done", "thing", 1, {}, now_utc())
+    session.flush()
+    assert verify_chain(session) == []
+    session.execute(AuditChainHead.__table__.delete())
+    problems = verify_chain(session)
+    assert [p.kind for p in problems] == ["deleted"]
+    assert "head" in problems[0].message
