@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,26 @@ def test_cjk_tokenizer_splits_ideographs_and_keeps_words() -> None:
     assert rows[0] == [["能", 0, 1], ["分", 1, 2], ["期", 2, 3], ["吗", 3, 4], ["pls", 5, 8]]
     assert [t[0] for t in rows[1]] == ["ok", "好", "的"]
     assert [t[0] for t in rows[2]] == ["how", "much", "do", "i", "owe"]
+
+
+def test_eval_scores_an_external_file_per_language(tmp_path: Path) -> None:
+    assert model_path().exists(), "no trained model: run `arrears model`"
+    tsv = tmp_path / "tiny.tsv"
+    tsv.write_text(
+        "intent\tlang\ttext\tsource\n"
+        "ask_amount_due\ten\thow much do i owe\ttest\n"
+        "request_human\tzh\t转人工\ttest\n"
+        "bankruptcy\ten\thow much do i owe you\ttest\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "reports"
+    args = ("--skip-cv", "--external", str(tsv), "--out", str(out))
+    result = arrears("nlu", "eval", *args, stdin="")
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    text = result.stdout.decode("utf-8")
+    assert "en        50.0%  (1/2)" in text
+    assert "zh       100.0%  (1/1)" in text
+    assert "bankruptcy                   -> ask_amount_due" in text
+    report = json.loads((out / "external.json").read_text(encoding="utf-8"))
+    assert report["overall"] == {"right": 2, "total": 3, "accuracy": 0.6667}
+    assert (out / "external.txt").is_file()
