@@ -18,7 +18,7 @@ from bot.clock import now_utc
 from bot.desk.export import to_csv
 from bot.models import AuditChainHead, AuditEvent
 from bot.runtime import Runtime
-from tests.desk.conftest import LoginFn, SeededTranscripts, seed_transcripts
+from tests.desk.conftest import API_TOKEN, LoginFn, SeededTranscripts, seed_transcripts
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +200,14 @@ def test_a_deleted_chain_head_is_named(session: Session) -> None:
     problems = verify_chain(session)
     assert [p.kind for p in problems] == ["deleted"]
     assert "head" in problems[0].message
+
+
+def test_a_huge_page_size_is_refused(desk_client: TestClient, login: LoginFn) -> None:
+    login(desk_client, "compliance")
+    assert desk_client.get("/review/", params={"limit": 100_000}).status_code == 422
+    assert desk_client.get("/review/", params={"limit": 0}).status_code == 422
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+    api = desk_client.get("/api/transcripts/search", params={"limit": 100_000}, headers=auth)
+    assert api.status_code == 422
+    ok = desk_client.get("/api/transcripts/search", params={"limit": 200}, headers=auth)
+    assert ok.status_code == 200
