@@ -330,10 +330,20 @@ SECURITY_HEADERS = (
 )
 
 
+HSTS = b"max-age=31536000"  # a year; only when the public URL is https
+
+
+def _https_deployment(scope: Any) -> bool:
+    app = scope.get("app")
+    runtime = getattr(getattr(app, "state", None), "runtime", None)
+    url = getattr(getattr(runtime, "settings", None), "effective_public_url", None)
+    return str(url or "").startswith("https://")
+
+
 class SecurityHeadersMiddleware:
     """Adds the headers above to every desk, review and transcript API response (pages,
-    redirects, errors, downloads, static files), and ``Cache-Control: no-store`` to all
-    but the static files, unless the response set its own."""
+    redirects, errors, downloads, static files), ``Cache-Control: no-store`` to all but
+    the static files, and HSTS behind https, unless the response set its own."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -346,6 +356,8 @@ class SecurityHeadersMiddleware:
         extra = list(SECURITY_HEADERS)
         if not path.startswith("/desk/static/"):
             extra.append((b"cache-control", b"no-store"))
+        if _https_deployment(scope):
+            extra.append((b"strict-transport-security", HSTS))
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":

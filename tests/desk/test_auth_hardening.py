@@ -20,6 +20,7 @@ from bot.desk.login import safe_next
 from bot.desk.users import LockoutPolicy, UserError, attempt_login, create_user
 from bot.models import DeskSession, LoginAttempt, User
 from bot.runtime import Runtime
+from bot.settings import Settings
 from tests.conftest import BACKENDS, create_database, drop_database
 from tests.desk.conftest import PASSWORD, Clock, LoginFn, csrf_from, make_user
 
@@ -220,3 +221,15 @@ def test_usernames_are_plain_ascii_so_none_can_pass_for_another(
         create_user(session, name, PASSWORD, "collector")
     user = create_user(session, "wang.wei", PASSWORD, "collector", display_name="王伟")
     assert user.display_name == "王伟"
+
+
+def test_https_deployments_get_strict_transport_security(
+    desk_settings: Settings, desk_client: TestClient
+) -> None:
+    from bot.web.app import create_app
+
+    assert "strict-transport-security" not in desk_client.get("/desk/login").headers
+    app = create_app(desk_settings.model_copy(update={"public_url": "https://desk.example"}))
+    with TestClient(app, base_url="https://desk.example", follow_redirects=False) as client:
+        hsts = client.get("/desk/login").headers.get("strict-transport-security", "")
+    assert hsts.startswith("max-age=") and int(hsts.split("=")[1].split(";")[0]) >= 15552000
