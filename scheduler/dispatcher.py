@@ -208,67 +208,97 @@ def _claim_and_prepare(runtime: Runtime, now: datetime, size: int, expire: bool)
         return prepare_batch(session, rows, now, runtime.settings)
 
 
-def _step(
-    runtime: Runtime,
-    done: list[tuple[Ready, Outcome]],
-    sending: list[Ready],
-    release: list[Ready],
-    now: datetime,
-) -> dict[int, str]:
-    """One transaction: record the outcomes of the chunk just sent, mark the next chunk
-    ``sending``, release what waited too long. Returns each recorded row's state."""
-    states: dict[int, str] = {}
+def _record(runtime: Runtime, done: list[tuple[Ready, Outcome]], now: datetime) -> list[str]:
+    """Write a sent chunk's outcomes and its rows' new states, in one transaction."""
     with runtime.factory() as session, session.begin():
-        if done:
-            settled = record_outcomes(session, [o for _, o in done], now, runtime.settings)
-            values = [_settle_row(r, settled[o.message_id], now, runtime.settings) for r, o in done]
-            update_rows(session, values)
-            states = {r.row.id: str(v["o_state"]) for (r, _), v in zip(done, values, strict=True)}
-        mark_sending(session, [r.message_id for r in sending])
-        _release(session, [(r.row.id, r.message_id) for r in release], now)
-    return states
+        settled = record_outcomes(session, [o for _, o in done], now, runtime.settings)
+        values = [_settle_row(r, settled[o.message_id], now, runtime.settings) for r, o in done]
+        update_rows(session, values)
+    return [str(v["o_state"]) for v in values]
+
+
+def _mark(runtime: Runtime, chunk: list[Ready]) -> None:
+    with runtime.factory() as session, session.begin():
+        mark_sending(session, [r.message_id for r in chunk])
+
+
+def _requeue(runtime: Runtime, rows: list[Ready], now: datetime) -> None:
+    with runtime.factory() as session, session.begin():
+        _release(session, [(r.row.id, r.message_id) for r in rows], now)
 
 
 async def _send_batch(
     runtime: Runtime, batch: Batch, now: datetime, width: int, result: DispatchResult
 ) -> None:
+    """Send a prepared batch a chunk at a time: mark the chunk ``sending`` (committed),
+    send it while the previous chunk's outcomes are written, and so on. A crash leaves
+    at most two chunks ``sending``: the one in flight and the one being recorded."""
     limits = sender_limits(runtime)
+    overlap = runtime.engine.dialect.name != "sqlite"  # SQLite: one writer at a time
     started = time.monotonic()
-    done: list[tuple[Ready, Outcome]] = []
-    queue = list(batch.ready)
-    while True:
-        chunk, queue = queue[:width], queue[width:]
-        release: list[Ready] = []
-        if chunk and time.monotonic() - started > PREPARED_MAX_AGE_SECONDS:
-            release, chunk, queue = chunk + queue, [], []
-        states = await asyncio.to_thread(_step, runtime, done, chunk, release, now)
-        for state in states.values():
+    recording: asyncio.Future[list[str]] | None = None
+
+    async def one(ready: Ready) -> tuple[Ready, Outcome]:
+        res, err = await send_allowed(runtime, ready.out, limits)
+        return ready, Outcome(ready.message_id, ready.out.channel, res, err)
+
+    async def settle(pending: asyncio.Future[list[str]] | None) -> None:
+        for state in await pending if pending is not None else ():
             result.add(state)
-        if release:
-            result.add("requeued", len(release))
-        if not chunk:
-            return
 
-        async def one(ready: Ready) -> tuple[Ready, Outcome]:
-            res, err = await send_allowed(runtime, ready.out, limits)
-            return ready, Outcome(ready.message_id, ready.out.channel, res, err)
-
-        done = list(await asyncio.gather(*(one(r) for r in chunk)))
+    queue = list(batch.ready)
+    while queue:
+        chunk, queue = queue[:width], queue[width:]
+        if time.monotonic() - started > PREPARED_MAX_AGE_SECONDS:
+            await settle(recording)
+            recording = None
+            await asyncio.to_thread(_requeue, runtime, chunk + queue, now)
+            result.add("requeued", len(chunk) + len(queue))
+            break
+        if not overlap:
+            await settle(recording)
+            recording = None
+        await asyncio.to_thread(_mark, runtime, chunk)  # durable before the sends
+        sends = asyncio.gather(*(one(r) for r in chunk))
+        await settle(recording)  # the previous chunk's outcomes, written meanwhile
+        done = list(await sends)
+        recording = asyncio.ensure_future(asyncio.to_thread(_record, runtime, done, now))
+    await settle(recording)
 
 
 async def dispatch(runtime: Runtime, now: datetime, limit: int = 200) -> DispatchResult:
-    """Claim, judge, send and record up to about ``limit`` due rows."""
+    """Claim, judge, send and record up to about ``limit`` due rows.
+
+    On PostgreSQL the next batch is claimed and prepared while the current one is sent
+    (it is this worker's: nobody else sends it meanwhile)."""
     runtime.settings.require("secret_key")  # signs chat and unsubscribe links
     width = concurrency(runtime)
     size = batch_size(sender_limits(runtime), width, limit)
+    ahead = runtime.engine.dialect.name != "sqlite"
     result = DispatchResult()
+    upcoming: asyncio.Future[Batch] | None = None
     while result.claimed < limit:
         want = min(size, limit - result.claimed)
-        batch = await asyncio.to_thread(_claim_and_prepare, runtime, now, want, result.claimed == 0)
+        if upcoming is None:
+            upcoming = asyncio.ensure_future(
+                asyncio.to_thread(_claim_and_prepare, runtime, now, want, result.claimed == 0)
+            )
+        batch = await upcoming
+        upcoming = None
         if not batch.claimed:
             break
         result.claimed += batch.claimed
         for state, n in batch.states.items():
             result.add(state, n)
-        await _send_batch(runtime, batch, now, width, result)
+        if ahead and result.claimed < limit:
+            want = min(size, limit - result.claimed)
+            upcoming = asyncio.ensure_future(
+                asyncio.to_thread(_claim_and_prepare, runtime, now, want, False)
+            )
+        try:
+            await _send_batch(runtime, batch, now, width, result)
+        except BaseException:
+            if upcoming is not None:  # claimed and prepared: requeued by the claim timeout
+                await asyncio.wait([upcoming])
+            raise
     return result

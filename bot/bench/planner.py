@@ -84,13 +84,21 @@ def _seed(url: str, accounts: int) -> tuple[str, float]:
     return how, time.perf_counter() - started
 
 
+def _count_accounts(url: str) -> int:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        count = int(conn.scalar(text("SELECT count(*) FROM borrowers")) or 0)
+    engine.dispose()
+    return count
+
+
 def _timed(fn: Any) -> tuple[Any, float]:
     started = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - started
 
 
-def measure(url: str) -> dict[str, Any]:
+def measure(url: str, now: datetime = NOW) -> dict[str, Any]:
     """The planning phase (run in a fresh process): scan, plan, rerun, peak RSS."""
     from bot.db import make_engine
     from bot.models import OutboxRow
@@ -105,9 +113,9 @@ def measure(url: str) -> dict[str, Any]:
             scanned, scan_s = _timed(lambda: session.scalar(scan_count()))
             session.rollback()
         with Session(engine) as session, session.begin():
-            first, plan_s = _timed(lambda: plan(session, NOW))
+            first, plan_s = _timed(lambda: plan(session, now))
         with Session(engine) as session, session.begin():
-            again, rerun_s = _timed(lambda: plan(session, NOW))
+            again, rerun_s = _timed(lambda: plan(session, now))
         with Session(engine) as session:
             rows = session.scalar(select(func.count()).select_from(OutboxRow))
     finally:
@@ -126,8 +134,8 @@ def measure(url: str) -> dict[str, Any]:
     }
 
 
-def _measure_into(url: str, out: Any) -> None:
-    out.put(measure(url))
+def _measure_into(url: str, now: datetime, out: Any) -> None:
+    out.put(measure(url, now))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,25 +147,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a PostgreSQL server; a scratch database is created on it and dropped",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--existing",
+        metavar="URL",
+        help="measure an already seeded database instead (not seeded, not dropped)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if make_url(args.url).get_backend_name() != "postgresql":
         parser.error("the planner benchmark runs on PostgreSQL")
 
-    url = _create_database(args.url)
+    url = args.existing or _create_database(args.url)
     try:
-        print(f"seeding {args.accounts:,} accounts ...", file=sys.stderr, flush=True)
-        how, seed_s = _seed(url, args.accounts)
+        if args.existing:
+            how, seed_s = "an existing database", 0.0
+            args.accounts = _count_accounts(url)
+        else:
+            print(f"seeding {args.accounts:,} accounts ...", file=sys.stderr, flush=True)
+            how, seed_s = _seed(url, args.accounts)
         ctx = mp.get_context("spawn")  # a fresh process: its peak RSS is planning's own
         queue = ctx.Queue()
-        proc = ctx.Process(target=_measure_into, args=(url, queue))
+        # an existing database was seeded relative to its own day: plan for today
+        now = datetime.now(UTC) if args.existing else NOW
+        proc = ctx.Process(target=_measure_into, args=(url, now, queue))
         proc.start()
-        figures: dict[str, Any] = queue.get()
+        from bot.bench.dispatcher import _result
+
+        figures: dict[str, Any] = _result(proc, queue)
         proc.join()
     finally:
         if args.keep:
             print(f"kept {make_url(url).render_as_string()}", file=sys.stderr)
-        else:
+        elif not args.existing:
             _drop_database(args.url, url)
     ratio = figures["plan_s"] / figures["scan_s"] if figures["scan_s"] else float("inf")
     figures |= {"accounts": args.accounts, "seeder": how, "seed_s": seed_s, "ratio": ratio}

@@ -106,8 +106,10 @@ def test_kill_9_mid_batch_never_sends_twice(
             assert got == 1 or row.state == "unknown", (row.id, row.state, got)
             if row.state == "sent":
                 assert got == 1
-        # only what was claimed and in flight at the kill is written off
-        assert states["unknown"] <= CONCURRENCY, states
+        # only what was in flight at the kill is written off: the chunk being sent and the
+        # one whose outcomes were being written; whatever was prepared but not yet handed
+        # over went back to the queue and was sent by the second worker
+        assert states["unknown"] <= 2 * CONCURRENCY, states
         assert states["sent"] + states["unknown"] == ROWS, states
     finally:
         engine.dispose()
