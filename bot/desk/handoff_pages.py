@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,6 +35,9 @@ from bot.desk.templating import env, render
 from bot.models import Conversation, Handoff, Message, User
 from bot.runtime import Runtime
 from channels.templates_render import format_money
+
+# Path ids stay within the database's integer range: a larger one is a 422, not a 500.
+DbId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _money(amount: Decimal | str | int | None, currency: str) -> str:
@@ -179,7 +182,7 @@ def _assignable(session: Session) -> list[User]:
 
 
 @router.post("/handoffs/{handoff_id}/claim", dependencies=CSRF)
-def claim_handoff(request: Request, handoff_id: int, user: DeskDep) -> RedirectResponse:
+def claim_handoff(request: Request, handoff_id: DbId, user: DeskDep) -> RedirectResponse:
     runtime = _runtime(request)
     try:
         with runtime.factory() as session, session.begin():
@@ -191,7 +194,7 @@ def claim_handoff(request: Request, handoff_id: int, user: DeskDep) -> RedirectR
 
 @router.post("/handoffs/{handoff_id}/assign", dependencies=CSRF)
 def assign_handoff(
-    request: Request, handoff_id: int, user: SupervisorDep, assignee: Annotated[str, Form()]
+    request: Request, handoff_id: DbId, user: SupervisorDep, assignee: Annotated[str, Form()]
 ) -> RedirectResponse:
     runtime = _runtime(request)
     try:
@@ -208,7 +211,7 @@ def assign_handoff(
 
 
 @router.post("/handoffs/{handoff_id}/release", dependencies=CSRF)
-def release_handoff(request: Request, handoff_id: int, user: DeskDep) -> RedirectResponse:
+def release_handoff(request: Request, handoff_id: DbId, user: DeskDep) -> RedirectResponse:
     runtime = _runtime(request)
     try:
         with runtime.factory() as session, session.begin():
@@ -227,10 +230,10 @@ def release_handoff(request: Request, handoff_id: int, user: DeskDep) -> Redirec
 @router.post("/handoffs/{handoff_id}/close", dependencies=CSRF)
 def close_handoff(
     request: Request,
-    handoff_id: int,
+    handoff_id: DbId,
     user: DeskDep,
     outcome: Annotated[str, Form()],
-    note: Annotated[str, Form()] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
 ) -> RedirectResponse:
     runtime = _runtime(request)
     try:
@@ -251,7 +254,7 @@ def close_handoff(
 
 @router.post("/handoffs/{handoff_id}/reply", dependencies=CSRF)
 async def reply_in_handoff(
-    request: Request, handoff_id: int, user: DeskDep, text: Annotated[str, Form()]
+    request: Request, handoff_id: DbId, user: DeskDep, text: Annotated[str, Form(max_length=1600)]
 ) -> RedirectResponse:
     page = f"/desk/handoffs/{handoff_id}"
     try:
@@ -270,7 +273,7 @@ async def reply_in_handoff(
 
 
 @router.post("/conversations/{conversation_id}/reopen", dependencies=CSRF)
-def reopen_conversation(request: Request, conversation_id: int, user: DeskDep) -> RedirectResponse:
+def reopen_conversation(request: Request, conversation_id: DbId, user: DeskDep) -> RedirectResponse:
     """A conversation kept with people got a new message: put it back in the queue."""
     runtime = _runtime(request)
     try:
@@ -303,7 +306,7 @@ async def _decide(
 @router.post("/arrangements/{arrangement_id}/approve", dependencies=CSRF)
 async def approve_arrangement(
     request: Request,
-    arrangement_id: int,
+    arrangement_id: DbId,
     user: ApproverDep,
     next_page: Annotated[str, Form(alias="next")] = "",
 ) -> RedirectResponse:
@@ -314,7 +317,7 @@ async def approve_arrangement(
 @router.post("/arrangements/{arrangement_id}/notify", dependencies=CSRF)
 async def notify_again(
     request: Request,
-    arrangement_id: int,
+    arrangement_id: DbId,
     user: ApproverDep,
     next_page: Annotated[str, Form(alias="next")] = "",
 ) -> RedirectResponse:
@@ -334,9 +337,9 @@ async def notify_again(
 @router.post("/arrangements/{arrangement_id}/decline", dependencies=CSRF)
 async def decline_arrangement(
     request: Request,
-    arrangement_id: int,
+    arrangement_id: DbId,
     user: ApproverDep,
-    reason: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
     next_page: Annotated[str, Form(alias="next")] = "",
 ) -> RedirectResponse:
     nxt = _local_path(next_page, "/desk/handoffs")
@@ -347,7 +350,7 @@ async def decline_arrangement(
 
 
 @router.get("/handoffs/{handoff_id}", response_class=HTMLResponse)
-def handoff_page(request: Request, handoff_id: int, user: DeskDep) -> HTMLResponse:
+def handoff_page(request: Request, handoff_id: DbId, user: DeskDep) -> HTMLResponse:
     with _runtime(request).factory() as session:
         handoff = session.get(Handoff, handoff_id)
         if handoff is None:
@@ -406,7 +409,7 @@ def _conversation_page(request: Request, user: DeskUser, handoff_id: int) -> HTM
 
 
 @router.get("/borrowers/{borrower_id}", response_class=HTMLResponse)
-def borrower_page(request: Request, borrower_id: int, user: DeskDep) -> HTMLResponse:
+def borrower_page(request: Request, borrower_id: DbId, user: DeskDep) -> HTMLResponse:
     return _borrower_page(request, user, borrower_id, None)
 
 

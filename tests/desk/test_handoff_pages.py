@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.accounts import account_balance, load_borrower
@@ -558,3 +558,28 @@ def test_a_handoff_from_an_unknown_sender_can_be_worked(
     assert response.headers["location"] == "/desk/handoffs?notice=desk.notice.closed_human"  # type: ignore[attr-defined]
     desk_db.expire_all()
     assert desk_db.get_one(Handoff, handoff.id).state == "closed"
+
+
+@pytest.mark.parametrize(
+    "path", ["/desk/borrowers/2147483648", "/desk/handoffs/2147483648", "/desk/borrowers/0"]
+)
+def test_ids_outside_the_database_range_are_refused_not_a_server_error(
+    desk_client: TestClient, login: LoginFn, path: str
+) -> None:
+    login(desk_client, "collector")
+    assert desk_client.get(path).status_code == 422
+
+
+def test_an_overlong_reply_is_refused_before_anything_is_sent(
+    desk_client: TestClient, login: LoginFn, desk_db: Session
+) -> None:
+    login(desk_client, "collector")
+    handoff = seed_handoff(desk_db, datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
+    desk_db.commit()
+    sent_before = desk_db.scalar(select(func.count(SinkMessage.id)))
+    resp = desk_client.post(
+        f"/desk/handoffs/{handoff.id}/reply",
+        data={"text": "x" * 1601, "csrf_token": csrf_of(desk_client)},
+    )
+    assert resp.status_code == 422
+    assert desk_db.scalar(select(func.count(SinkMessage.id))) == sent_before
