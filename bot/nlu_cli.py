@@ -29,8 +29,9 @@ def parse(
     model: Annotated[Path | None, typer.Option(help="Model file; default: the current one")] = None,
     ranking: Annotated[int, typer.Option(help="Also print the top N intents")] = 0,
 ) -> None:
-    """Read utterances (one a line) on stdin; write one JSON object a line on stdout:
-    text, intent, confidence. Runs the model in the Rasa venv, loaded once."""
+    """Read utterances (one a line) on stdin; write JSON lines: text, intent, confidence.
+
+    The model is loaded once, in the Rasa venv."""
     cmd = nlu_eval.parse_command(_model(model), ranking)
     proc = subprocess.Popen(
         cmd,
@@ -94,8 +95,10 @@ def tune(
     out: Annotated[Path, typer.Option(help="Where reports go")] = nlu_eval.REPORT_DIR / "tune",
     folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds")] = 5,
 ) -> None:
-    """Suggest the FallbackClassifier threshold: cross-validation on our training data and
-    our own out-of-scope lines (bot/nlu_out_of_scope.txt), never the external set."""
+    """Suggest the fallback threshold from our own data (never the external set).
+
+    Cross-validated confidences of the training data, and a full model's confidence on
+    our own off-topic lines (bot/nlu_out_of_scope.txt)."""
     rows, best = nlu_eval.tune_threshold(out, folds)
     text = nlu_eval.format_sweep(rows, best)
     (out / "sweep.txt").write_text(text + "\n", encoding="utf-8")
