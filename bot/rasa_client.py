@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,9 +39,15 @@ class RasaClient:
     async def turn(self, sender_id: str, text: str, metadata: dict[str, Any]) -> RasaTurn:
         """Send one user message; return the bot's replies and the intent Rasa read."""
         try:
-            resp = await self._http.post(
-                f"{self._base}/webhooks/rest/webhook",
-                json={"sender": sender_id, "message": text, "metadata": metadata},
+            # The intent for the transcript comes from a stateless parse of the same text
+            # by the same model, run alongside the turn: reading it back from the tracker
+            # afterwards made Rasa load the whole conversation once more per message.
+            resp, (intent, confidence) = await asyncio.gather(
+                self._http.post(
+                    f"{self._base}/webhooks/rest/webhook",
+                    json={"sender": sender_id, "message": text, "metadata": metadata},
+                ),
+                self._parse(text),
             )
             resp.raise_for_status()
             answers = resp.json()
@@ -54,7 +61,6 @@ class RasaClient:
                 for r in answers
                 if isinstance(r.get("custom"), dict) and EFFECT_KEY in r["custom"]
             ]
-            intent, confidence = await self._latest_intent(sender_id)
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             raise RasaUnavailableError(f"rasa at {self._base}: {exc!r}") from exc
         return RasaTurn(replies=replies, intent=intent, confidence=confidence, effects=effects)
@@ -72,15 +78,13 @@ class RasaClient:
         except httpx.HTTPError as exc:
             raise RasaUnavailableError(f"rasa at {self._base}: {exc!r}") from exc
 
-    async def _latest_intent(self, sender_id: str) -> tuple[str | None, float | None]:
-        params = {"include_events": "NONE"}
-        if self._token:
-            params["token"] = self._token
-        resp = await self._http.get(
-            f"{self._base}/conversations/{sender_id}/tracker", params=params
+    async def _parse(self, text: str) -> tuple[str | None, float | None]:
+        params = {"token": self._token} if self._token else {}
+        resp = await self._http.post(
+            f"{self._base}/model/parse", params=params, json={"text": text}
         )
         resp.raise_for_status()
-        intent = (resp.json().get("latest_message") or {}).get("intent") or {}
+        intent = resp.json().get("intent") or {}
         conf = intent.get("confidence")
         return intent.get("name"), float(conf) if conf is not None else None
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DIALOGUES = ROOT / "dialogues"
 MODELS = ROOT / "models"
 RASA_VENV = Path(os.environ.get("ARREARS_RASA_VENV", ROOT / ".venv-rasa"))
-TRAINING_INPUTS = ("config.yml", "domain.yml", "domain", "data")
+TRAINING_INPUTS = ("config.yml", "domain.yml", "domain", "data", "nlu_components")
 
 
 def training_files() -> list[Path]:
@@ -21,7 +21,11 @@ def training_files() -> list[Path]:
         if path.is_file():
             files.append(path)
         elif path.is_dir():
-            files.extend(p for p in sorted(path.rglob("*")) if p.is_file())
+            files.extend(
+                p
+                for p in sorted(path.rglob("*"))
+                if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+            )
     return files
 
 

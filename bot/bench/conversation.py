@@ -184,9 +184,7 @@ class Stack:
             child.stop()
 
 
-def start_stack(
-    db_url: str, model: Path, logs: Path, callbacks: bool, stock_twilio: bool = False
-) -> Stack:
+def start_stack(db_url: str, model: Path, logs: Path, callbacks: bool) -> Stack:
     port = {k: processes.free_port() for k in ("app", "rasa", "act", "brasa", "bact", "twilio")}
     twilio_url = f"http://127.0.0.1:{port['twilio']}"
     app_url = f"http://127.0.0.1:{port['app']}"
@@ -215,7 +213,7 @@ def start_stack(
     py = sys.executable
     twilio = processes.Child(
         "local twilio",
-        [py, "-m", "channels.twilio_local" if stock_twilio else "bot.bench.conversation_twilio",
+        [py, "-m", "bot.bench.conversation_twilio",
          "--port", str(port["twilio"]),
          "--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN,
          *([] if callbacks else ["--no-callbacks"])],
@@ -414,11 +412,6 @@ def main(argv: list[str] | None = None) -> int:
         help="the local Twilio server posts sent/delivered callbacks to the app meanwhile",
     )
     parser.add_argument("--py-spy", metavar="BIN", help="profile every process in the bot phase")
-    parser.add_argument(
-        "--stock-twilio",
-        action="store_true",
-        help="channels.twilio_local as is (an HTTP client per message: ~30 ms CPU each)",
-    )
     args = parser.parse_args(argv)
     model = model_path()
     if not model.exists():
@@ -429,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         phones = seed_borrowers(db_url, args.conversations, datetime.now(UTC))
         print(f"conversation: starting Rasa x2, actions x2, app, local Twilio (logs {logs})")
-        stack = start_stack(db_url, model, logs, args.status_callbacks, args.stock_twilio)
+        stack = start_stack(db_url, model, logs, args.status_callbacks)
         try:
             result = asyncio.run(measure(stack, phones, args.turns, args.warmup, args.py_spy))
         finally:
