@@ -23,6 +23,8 @@ from bot.rasa_model import model_path
 from bot.seeding_cli import portfolio_empty, seed_with_progress
 from bot.settings import load_settings
 
+DEMO_ROLES = ("collector", "supervisor", "compliance", "admin")
+
 DEMO_DEFAULTS = {
     "ARREARS_API_TOKEN": "demo-api-token",
     "ARREARS_SECRET_KEY": "demo-secret-key-not-for-production",
@@ -30,6 +32,33 @@ DEMO_DEFAULTS = {
     "ARREARS_RASA_TOKEN": "demo-rasa-token",
 }
 console = Console()
+
+
+def ensure_demo_users(database_url: str) -> bool:
+    """One desk user per role, password ``demo-<role>``, when the database has no users.
+
+    Only for the local demo (loopback); True if they were created now.
+    """
+    from sqlalchemy import func, select
+
+    from bot.audit import record_audit
+    from bot.clock import now_utc
+    from bot.db import make_engine, session_factory
+    from bot.desk.users import create_user
+    from bot.models import User
+
+    engine = make_engine(database_url)
+    try:
+        with session_factory(engine)() as session, session.begin():
+            if session.scalar(select(func.count(User.id))):
+                return False
+            for role in DEMO_ROLES:
+                create_user(session, role, f"demo-{role}", role, display_name=f"Demo {role}")
+            details = {"roles": list(DEMO_ROLES)}
+            record_audit(session, "demo", "user.demo_seed", "user", None, details, now_utc())
+        return True
+    finally:
+        engine.dispose()
 
 
 def _demo_env() -> dict[str, str]:
@@ -51,6 +80,8 @@ def run_demo(seed_accounts: int = 200) -> int:
     if portfolio_empty(settings.database_url):
         console.print(f"seeding {seed_accounts} demo accounts")
         seed_with_progress(settings.database_url, seed_accounts)
+    if ensure_demo_users(settings.database_url):
+        console.print(f"desk users created: {', '.join(DEMO_ROLES)} (password demo-<role>)")
     model = model_path()
     if not model.exists():
         console.print(f"[red]no trained model at {model}: run `make model` (or `make demo`)[/]")
@@ -147,6 +178,10 @@ def _print_urls(env: dict[str, str], port: int, started: float) -> None:
             chat_url(base, env["ARREARS_SECRET_KEY"], int(a["id"])),
         )
     table.add_row("sent messages (sink)", f"{base}/api/sink/messages")
+    table.add_row(
+        "collector desk and compliance review",
+        f"{base}/desk/login (users {', '.join(DEMO_ROLES)}; password demo-<role>)",
+    )
     console.print(table)
     console.print("Ctrl-C stops everything.")
     sys.stdout.flush()
