@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 from bot.accounts import account_balance
 from bot.models import Borrower, Loan, OutboxRow
 from bot.policy import StagePolicy, active_policy
-from scheduler.plan_sql import PG_WORK_MEM, build_plan
+from scheduler.plan_sql import PG_SETTINGS, build_plan
 from scheduler.suspension import suspended_accounts
 
 SEND_FROM = time(9, 0)  # local time the day's reminders start
@@ -77,7 +77,8 @@ def plan(session: Session, now: datetime, zones: Sequence[str] | None = None) ->
     if built.insert is None:
         return PlanResult(considered=considered, planned=0)
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"SET LOCAL work_mem = '{PG_WORK_MEM}'"))  # this transaction
+        for name, value in PG_SETTINGS:  # this transaction only
+            session.execute(text(f"SET LOCAL {name} = '{value}'"))
     # psycopg's cursor forgets the count once SQLAlchemy closes it: keep it.
     result = session.execute(built.insert.execution_options(preserve_rowcount=True))
     planned = max(getattr(result, "rowcount", 0), 0)

@@ -153,6 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="measure an already seeded database instead (not seeded, not dropped)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--now",
+        type=datetime.fromisoformat,
+        help="plan as of this instant (ISO 8601 with offset); default: the seed's instant, "
+        "or the current time with --existing (a database seeded by `arrears seed`)",
+    )
     args = parser.parse_args(argv)
     if make_url(args.url).get_backend_name() != "postgresql":
         parser.error("the planner benchmark runs on PostgreSQL")
@@ -168,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx = mp.get_context("spawn")  # a fresh process: its peak RSS is planning's own
         queue = ctx.Queue()
         # an existing database was seeded relative to its own day: plan for today
-        now = datetime.now(UTC) if args.existing else NOW
+        now = args.now or (datetime.now(UTC) if args.existing else NOW)
         proc = ctx.Process(target=_measure_into, args=(url, now, queue))
         proc.start()
         from bot.bench.dispatcher import _result
