@@ -67,10 +67,16 @@ def seed(
     accounts: Annotated[int, typer.Option(min=1, help="Number of borrowers")] = 200,
     rng_seed: Annotated[int, typer.Option(help="Random seed")] = 42,
 ) -> None:
-    """Seed a synthetic portfolio (English and Chinese borrowers, every stage)."""
+    """Seed a synthetic portfolio (English and Chinese borrowers, every stage).
+
+    Migrates the database first, so a freshly created one can be seeded directly.
+    """
+    from bot.migrate import upgrade
     from bot.seeding_cli import seed_with_progress
 
-    summary = seed_with_progress(get_settings().database_url, accounts, rng_seed)
+    url = get_settings().database_url
+    upgrade(url)
+    summary = seed_with_progress(url, accounts, rng_seed)
     typer.echo(summary)
 
 
