@@ -26,7 +26,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from sqlalchemy import delete
 
-from bot.bench.dispatcher import DEFAULT_URL, prepare, run_dispatch, scratch_database
+from bot.bench.dispatcher import DEFAULT_URL, prepare, run_dispatch
+from bot.bench.scratch_db import scratch_database
 from bot.db import make_engine, session_factory
 from bot.models import OutboxRow
 from bot.settings import Settings

@@ -35,11 +35,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
 from bot import processes
+from bot.bench.scratch_db import create_database, drop_database
 from bot.rasa_model import ROOT, model_path
 
 TARGET_RATIO = 2.0
@@ -88,30 +87,6 @@ def noon_zone(now: datetime) -> str:
 
 
 # --- database ------------------------------------------------------------------------
-
-
-def create_database(base_url: str) -> str:
-    from bot.db import normalise_url
-    from bot.migrate import upgrade
-
-    base = make_url(normalise_url(base_url))
-    name = f"arrears_bench_conv_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = base.set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    return url
-
-
-def drop_database(base_url: str, url: str) -> None:
-    from bot.db import normalise_url
-
-    admin = create_engine(make_url(normalise_url(base_url)), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def seed_borrowers(url: str, count: int, now: datetime) -> list[str]:
@@ -418,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"conversation: no trained model at {model}: run `arrears model`")
         return 1
     logs = ROOT / "var" / "bench" / f"conversation-{datetime.now(UTC):%Y%m%dT%H%M%S}"
-    db_url = create_database(args.url)
+    db_url = create_database(args.url, "arrears_bench_conv")
     try:
         phones = seed_borrowers(db_url, args.conversations, datetime.now(UTC))
         print(f"conversation: starting Rasa x2, actions x2, app, local Twilio (logs {logs})")

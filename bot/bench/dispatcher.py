@@ -17,17 +17,14 @@ import os
 import resource
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from queue import Empty
 from typing import Any
 
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
-from bot.db import make_engine, normalise_url, session_factory
-from bot.migrate import upgrade
+from bot.bench.scratch_db import scratch_database
+from bot.db import make_engine, session_factory
 from bot.models import OutboxRow
 from bot.runtime import Runtime
 from bot.seed_copy import copy_portfolio
@@ -41,23 +38,6 @@ BATCH = 1000  # rows per dispatch run
 SINK_TARGET = 1_000.0  # messages per second (issue 5)
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    base = make_url(normalise_url(server_url))
-    name = f"arrears_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = base.set(database=name).render_as_string(hide_password=False)
-        upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def prepare(url: str, accounts: int) -> datetime:

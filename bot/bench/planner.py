@@ -21,7 +21,6 @@ import os
 import resource
 import sys
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -34,30 +33,6 @@ TARGET_RATIO = 10.0
 # 17:00 UTC: 13:00 in New York, 07:00 in Honolulu, 01:00 in Shanghai: every zone plans.
 NOW = datetime(2026, 3, 10, 17, 0, tzinfo=UTC)
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _create_database(base_url: str) -> str:
-    from bot.db import normalise_url
-    from bot.migrate import upgrade
-
-    base = make_url(normalise_url(base_url))
-    name = f"arrears_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = base.set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    return url
-
-
-def _drop_database(base_url: str, url: str) -> None:
-    from bot.db import normalise_url
-
-    admin = create_engine(make_url(normalise_url(base_url)), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _seed(url: str, accounts: int) -> tuple[str, float]:
@@ -163,7 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if make_url(args.url).get_backend_name() != "postgresql":
         parser.error("the planner benchmark runs on PostgreSQL")
 
-    url = args.existing or _create_database(args.url)
+    from bot.bench.scratch_db import create_database, drop_database
+
+    url = args.existing or create_database(args.url)
     try:
         if args.existing:
             how, seed_s = "an existing database", 0.0
@@ -185,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.keep:
             print(f"kept {make_url(url).render_as_string()}", file=sys.stderr)
         elif not args.existing:
-            _drop_database(args.url, url)
+            drop_database(args.url, url)
     ratio = figures["plan_s"] / figures["scan_s"] if figures["scan_s"] else float("inf")
     figures |= {"accounts": args.accounts, "seeder": how, "seed_s": seed_s, "ratio": ratio}
     if args.json:
