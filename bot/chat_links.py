@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from bot.signing import url_safe_timed_serializer
+
 
 class ChatLinkError(ValueError):
     def __init__(self, reason: str):
@@ -12,7 +14,7 @@ class ChatLinkError(ValueError):
 
 
 def _serializer(secret: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt="arrears-chat")
+    return url_safe_timed_serializer(secret, "arrears-chat")
 
 
 def make_chat_token(secret: str, borrower_id: int) -> str:

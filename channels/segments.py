@@ -35,8 +35,15 @@ class SegmentInfo:
     """Septets for GSM-7, UTF-16 code units for UCS-2."""
 
 
+_GSM7_ALL: Final = GSM7_BASIC | GSM7_EXTENSION
+
+
 def is_gsm7(text: str) -> bool:
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+    return _GSM7_ALL.issuperset(text)
+
+
+def _wide(ch: str, encoding: Encoding) -> bool:
+    return ch in GSM7_EXTENSION if encoding == "GSM-7" else ord(ch) > 0xFFFF
 
 
 def _unit_sizes(text: str, encoding: Encoding) -> list[int]:
@@ -48,6 +55,9 @@ def _unit_sizes(text: str, encoding: Encoding) -> list[int]:
 def count_segments(text: str) -> SegmentInfo:
     """Encoding, number of SMS parts and units used by ``text`` (an empty body is one part)."""
     encoding: Encoding = "GSM-7" if is_gsm7(text) else "UCS-2"
+    if len(text) <= SINGLE_LIMIT[encoding] // 2:  # fits whatever its characters take
+        units = len(text) + sum(1 for ch in text if _wide(ch, encoding))
+        return SegmentInfo(encoding, 1, units)
     sizes = _unit_sizes(text, encoding)
     units = sum(sizes)
     if units <= SINGLE_LIMIT[encoding]:

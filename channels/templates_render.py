@@ -13,6 +13,7 @@ _ENV = Environment(
     autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
     undefined=StrictUndefined,
     keep_trailing_newline=False,
+    auto_reload=False,  # templates ship with the code: no stat() per render
 )
 
 CURRENCY_SYMBOLS = {"USD": "$", "CNY": "¥"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -25,6 +26,7 @@ from bot.audit import record_audit
 from bot.clock import now_utc
 from bot.models import ContactPoint
 from bot.runtime import Runtime
+from bot.signing import url_safe_serializer
 
 SALT = "arrears-unsubscribe"
 
@@ -43,9 +45,10 @@ class UnsubscribeTokenError(ValueError):
 
 
 def _serializer(secret: str) -> URLSafeSerializer:
-    return URLSafeSerializer(secret, salt=SALT)
+    return url_safe_serializer(secret, SALT)
 
 
+@lru_cache(maxsize=4096)  # deterministic: a point's email carries it twice (link, header)
 def make_unsubscribe_token(secret: str, contact_point_id: int) -> str:
     return _serializer(secret).dumps({"c": contact_point_id})
 

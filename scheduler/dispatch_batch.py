@@ -29,6 +29,7 @@ from bot.accounts import AccountBalance, account_balance
 from bot.chat_links import chat_url
 from bot.compliance import Attempt, evaluate
 from bot.compliance.history import load_history
+from bot.db import one_of
 from bot.delivery import Draft, Judged, gate_input, insert_many, outbound_of, record_judged
 from bot.models import (
     Borrower,
@@ -82,8 +83,13 @@ class Batch:
     states: dict[str, int] = field(default_factory=dict)  # rows already final
 
 
-def claim_batch(session: Session, now: datetime, limit: int) -> list[RowFacts]:
-    """Claim up to about ``limit`` due rows, every due row of each borrower taken."""
+def claim_batch(
+    session: Session, now: datetime, limit: int, mark: bool = True
+) -> list[RowFacts]:
+    """Claim up to about ``limit`` due rows, every due row of each borrower taken.
+
+    ``mark=False`` leaves them locked but unwritten: ``prepare_batch`` in the same
+    transaction writes each row's claim with its outcome, in one UPDATE instead of two."""
     due = (OutboxRow.state == "pending", OutboxRow.not_before <= now)
     postgres = session.get_bind().dialect.name == "postgresql"
     pick = (
@@ -112,16 +118,16 @@ def claim_batch(session: Session, now: datetime, limit: int) -> list[RowFacts]:
             OutboxRow.idempotency_key,
             OutboxRow.attempts,
         )
-        .where(*due, OutboxRow.borrower_id.in_(borrowers))
+        .where(*due, one_of(OutboxRow.borrower_id, borrowers))
         .order_by(OutboxRow.not_before, OutboxRow.id)
     )
     if postgres:
         stmt = stmt.with_for_update(skip_locked=True)
     rows = [RowFacts(*r[:8], attempts=r[8] + 1) for r in session.execute(stmt)]
-    if rows:
+    if rows and mark:
         session.execute(
             update(OutboxRow)
-            .where(OutboxRow.id.in_([r.id for r in rows]))
+            .where(one_of(OutboxRow.id, [r.id for r in rows]))
             .values(state="claimed", claimed_at=now, attempts=OutboxRow.attempts + 1)
         )
     return rows
@@ -166,7 +172,7 @@ def _balances(session: Session, borrower_ids: list[int], now: datetime) -> dict[
             Loan.grace_days,
             Loan.status,
         )
-        .where(Loan.borrower_id.in_(borrower_ids))
+        .where(one_of(Loan.borrower_id, borrower_ids))
         .order_by(Loan.id)  # Borrower.loans' order: the first loan's currency is the account's
     )
     for borrower_id, loan_id, reference, currency, zone, grace, status in session.execute(stmt):
@@ -181,7 +187,7 @@ def _balances(session: Session, borrower_ids: list[int], now: datetime) -> dict[
             - Installment.amount_paid
         )
         unpaid = select(Installment.loan_id, Installment.due_date, owed).where(
-            Installment.loan_id.in_(list(loans)), owed > 0
+            one_of(Installment.loan_id, loans), owed > 0
         )
         for loan_id, due, outstanding in session.execute(unpaid):
             loans[loan_id].installments.append(_Installment(due, outstanding))
@@ -192,7 +198,7 @@ def _balances(session: Session, borrower_ids: list[int], now: datetime) -> dict[
 def _suspensions(session: Session, borrower_ids: list[int]) -> dict[int, str]:
     found: dict[int, str] = {}
     for reason, (col, cond) in SUSPENSIONS.items():
-        for borrower_id in session.scalars(select(col).where(cond, col.in_(borrower_ids))):
+        for borrower_id in session.scalars(select(col).where(cond, one_of(col, borrower_ids))):
             found.setdefault(borrower_id, reason)  # the first reason, as suspension_reason
     return found
 
@@ -229,7 +235,7 @@ def _conversations(
             Conversation.language,
         )
         .where(
-            Conversation.borrower_id.in_({b for b, _ in wanted}),
+            one_of(Conversation.borrower_id, {b for b, _ in wanted}),
             Conversation.status != "resolved",
         )
         .order_by(Conversation.id.desc())
@@ -375,20 +381,20 @@ def prepare_batch(
         return batch
     borrower_ids = list(dict.fromkeys(r.borrower_id for r in rows))
     borrowers = {
-        b.id: b for b in session.scalars(select(Borrower).where(Borrower.id.in_(borrower_ids)))
+        b.id: b for b in session.scalars(select(Borrower).where(one_of(Borrower.id, borrower_ids)))
     }
     balances = _balances(session, list(borrowers), now)
     points = {
         p.id: p
         for p in session.scalars(
-            select(ContactPoint).where(ContactPoint.id.in_({r.contact_point_id for r in rows}))
+            select(ContactPoint).where(one_of(ContactPoint.id, {r.contact_point_id for r in rows}))
         )
     }
     suspended = _suspensions(session, borrower_ids)
     promise_ids = {_promise_id(r.campaign_step) for r in rows if not is_dunning(r.campaign_step)}
     promises: dict[int, PromiseToPay] = {}
     if promise_ids:
-        stmt = select(PromiseToPay).where(PromiseToPay.id.in_(promise_ids))
+        stmt = select(PromiseToPay).where(one_of(PromiseToPay.id, promise_ids))
         promises = {p.id: p for p in session.scalars(stmt)}
 
     live: list[tuple[RowFacts, PromiseToPay | None]] = []
@@ -401,7 +407,7 @@ def prepare_batch(
             row, borrowers.get(row.borrower_id), balances.get(row.borrower_id), suspended, promise
         )
         if reason is not None:
-            finals.append(_row_update(row.id, "cancelled", error_code=reason))
+            finals.append(_row_update(row.id, "cancelled", error_code=reason, claim=(now, row)))
         else:
             live.append((row, promise))
 
@@ -442,7 +448,13 @@ def prepare_batch(
     for (row, _), j, (message_id, decision_id) in zip(live, judged, recorded, strict=True):
         if j.decision.allowed:
             finals.append(
-                _row_update(row.id, "claimed", message_id=message_id, decision_id=decision_id)
+                _row_update(
+                    row.id,
+                    "claimed",
+                    message_id=message_id,
+                    decision_id=decision_id,
+                    claim=(now, row),
+                )
             )
             batch.ready.append(Ready(row, message_id, outbound_of(j.channel, j.draft)))
         else:
@@ -453,6 +465,7 @@ def prepare_batch(
                     message_id=message_id,
                     decision_id=decision_id,
                     error_code=j.decision.deciding_rule,
+                    claim=(now, row),
                 )
             )
     update_rows(session, finals)
@@ -477,7 +490,10 @@ def _row_update(
     provider_message_id: str | None = None,
     not_before: datetime | None = None,
     sent_at: datetime | None = None,
+    claim: tuple[datetime, RowFacts] | None = None,
 ) -> dict[str, Any]:
+    """One row's new values for ``update_rows``; ``claim`` also writes the claim (its
+    time and the attempt count) of a row ``claim_batch`` left unmarked."""
     return {
         "o_id": row_id,
         "o_state": state,
@@ -487,6 +503,8 @@ def _row_update(
         "o_provider": provider_message_id,
         "o_not_before": not_before,
         "o_sent_at": sent_at,
+        "o_claimed_at": None if claim is None else claim[0],
+        "o_attempts": None if claim is None else claim[1].attempts,
     }
 
 
@@ -496,20 +514,24 @@ _UPDATE_ROWS_PG = text(
     " gate_decision_id = COALESCE(v.decision, o.gate_decision_id),"
     " provider_message_id = COALESCE(v.provider, o.provider_message_id),"
     " not_before = COALESCE(v.not_before, o.not_before),"
-    " sent_at = COALESCE(v.sent_at, o.sent_at)"
+    " sent_at = COALESCE(v.sent_at, o.sent_at),"
+    " claimed_at = COALESCE(v.claimed_at, o.claimed_at),"
+    " attempts = COALESCE(v.attempts, o.attempts)"
     " FROM unnest(CAST(:o_id AS integer[]), CAST(:o_state AS text[]),"
     " CAST(:o_error AS text[]), CAST(:o_message AS integer[]), CAST(:o_decision AS integer[]),"
     " CAST(:o_provider AS text[]), CAST(:o_not_before AS timestamptz[]),"
-    " CAST(:o_sent_at AS timestamptz[]))"
-    " AS v(id, state, error, message, decision, provider, not_before, sent_at)"
+    " CAST(:o_sent_at AS timestamptz[]), CAST(:o_claimed_at AS timestamptz[]),"
+    " CAST(:o_attempts AS integer[]))"
+    " AS v(id, state, error, message, decision, provider, not_before, sent_at, claimed_at,"
+    " attempts)"
     " WHERE o.id = v.id"
 )
 
 
 def update_rows(session: Session, values: list[dict[str, Any]]) -> None:
     """Many outbox rows in one statement (PostgreSQL: one UPDATE over arrays; SQLite:
-    an executemany). A None id, time or provider id keeps the stored one; the state and
-    error code are always written."""
+    an executemany). A None id, time, count or provider id keeps the stored one; the
+    state and error code are always written."""
     if not values:
         return
     if session.get_bind().dialect.name == "postgresql":
@@ -533,6 +555,8 @@ def update_rows(session: Session, values: list[dict[str, Any]]) -> None:
             provider_message_id=keep("o_provider", c.provider_message_id, String),
             not_before=keep("o_not_before", c.not_before, c.not_before.type),
             sent_at=keep("o_sent_at", c.sent_at, c.sent_at.type),
+            claimed_at=keep("o_claimed_at", c.claimed_at, c.claimed_at.type),
+            attempts=keep("o_attempts", c.attempts, Integer),
         )
     )
     session.connection().execute(stmt, values)

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.db import one_of
 from bot.delivery import (
     PREPARED,
     Outcome,
@@ -110,14 +111,14 @@ def expire_stale_claims(session: Session, now: datetime, timeout: timedelta) -> 
     if unknown:
         session.execute(
             update(OutboxRow)
-            .where(OutboxRow.id.in_([r for r, _ in unknown]))
+            .where(one_of(OutboxRow.id, [r for r, _ in unknown]))
             .values(state="unknown", error_detail="claimed but never finished; not resent")
         )
         sending = [m for _, m in unknown if m is not None]
         if sending:
             session.execute(
                 update(Message)
-                .where(Message.id.in_(sending), Message.status == "sending")
+                .where(one_of(Message.id, sending), Message.status == "sending")
                 .values(status="unknown")
             )
     update_rows(session, settled)
@@ -131,12 +132,12 @@ def _release(session: Session, rows: list[tuple[int, int]], now: datetime) -> No
         return
     session.execute(
         update(Message)
-        .where(Message.id.in_([m for _, m in rows]), Message.status == PREPARED)
+        .where(one_of(Message.id, [m for _, m in rows]), Message.status == PREPARED)
         .values(status="deferred", error_code="not_sent")
     )
     session.execute(
         update(OutboxRow)
-        .where(OutboxRow.id.in_([r for r, _ in rows]))
+        .where(one_of(OutboxRow.id, [r for r, _ in rows]))
         .values(
             state="pending",
             not_before=now,
@@ -204,7 +205,7 @@ def _claim_and_prepare(runtime: Runtime, now: datetime, size: int, expire: bool)
     with runtime.factory() as session, session.begin():
         if expire:
             expire_stale_claims(session, now, claim_timeout(runtime.settings))
-        rows = claim_batch(session, now, size)
+        rows = claim_batch(session, now, size, mark=False)  # prepare_batch marks them
         return prepare_batch(session, rows, now, runtime.settings)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from bot.compliance.history import CONVERSATION_LOOKBACK, LOOKBACK, NOT_SENT, _aware
 from bot.compliance.model import BOT_TURNS, PROACTIVE, Attempt, ContactHistory
+from bot.db import one_of
 from bot.models import Conversation, GateDecision, Message, OutboxRow
 
 
@@ -62,7 +63,7 @@ def load_batch_history(
         .join(Conversation, Conversation.id == Message.conversation_id)
         .outerjoin(GateDecision, GateDecision.id == Message.gate_decision_id)
         .where(
-            Conversation.borrower_id.in_(ids),
+            one_of(Conversation.borrower_id, ids),
             Message.direction == "outbound",
             Message.status.not_in(NOT_SENT),
             Message.created_at > since,
@@ -78,7 +79,7 @@ def load_batch_history(
         OutboxRow.contact_point_id
     )
     outbox = outbox.where(
-        OutboxRow.borrower_id.in_(ids),
+        one_of(OutboxRow.borrower_id, ids),
         OutboxRow.state.in_(("sent", "unknown")),
         OutboxRow.message_id.is_(None),
         when > since,
@@ -100,7 +101,7 @@ def load_batch_history(
         select(Conversation.borrower_id, func.max(Message.created_at))
         .join(Conversation, Conversation.id == Message.conversation_id)
         .where(
-            Conversation.borrower_id.in_(ids),
+            one_of(Conversation.borrower_id, ids),
             Message.direction == "inbound",
             Message.created_at > now - CONVERSATION_LOOKBACK,
             Message.created_at <= now,
@@ -117,7 +118,7 @@ def load_batch_history(
             select(Message.conversation_id)
             .join(GateDecision, GateDecision.id == Message.gate_decision_id)
             .where(
-                Message.conversation_id.in_(list(conversation_ids)),
+                one_of(Message.conversation_id, conversation_ids),
                 Message.direction == "outbound",
                 Message.sender == "bot",
                 Message.status.not_in(NOT_SENT),

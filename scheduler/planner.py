@@ -64,6 +64,9 @@ def _last_reminders(session: Session) -> dict[tuple[int, str], date]:
     return {(b, step): last for b, step, last in session.execute(stmt)}
 
 
+ANALYZE_FROM = 10_000  # rows planned in one run
+
+
 def plan(session: Session, now: datetime, zones: Sequence[str] | None = None) -> PlanResult:
     """Write today's reminder rows for every account that is due one, in SQL.
 
@@ -82,6 +85,12 @@ def plan(session: Session, now: datetime, zones: Sequence[str] | None = None) ->
     # psycopg's cursor forgets the count once SQLAlchemy closes it: keep it.
     result = session.execute(built.insert.execution_options(preserve_rowcount=True))
     planned = max(getattr(result, "rowcount", 0), 0)
+    if planned >= ANALYZE_FROM and session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics before the dispatcher's first claim: with the new rows
+        # unseen, PostgreSQL expects a handful of due rows and sorts every one of them
+        # for each claim instead of reading the claim-order index (seen: 8 ms vs 0.6 ms
+        # per claim at 13k due rows, growing with the queue).
+        session.execute(text("ANALYZE outbox"))
     return PlanResult(considered=considered, planned=planned)
 
 

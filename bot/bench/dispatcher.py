@@ -172,7 +172,7 @@ def existing(url: str, rows: int, width: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--accounts", type=int, default=3000)
+    parser.add_argument("--accounts", type=int, default=20_000)
     parser.add_argument("--null-concurrency", type=int, default=100, help="... to the null sink")
     parser.add_argument("--existing", metavar="URL", help="an already planned database: "
                         "only the null-sink figure and peak RSS")  # fmt: skip

@@ -32,7 +32,9 @@ class OutboxRow(Base):
     """A planned contact attempt. ``idempotency_key`` makes planning repeatable."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_not_before", "state", "not_before"),)
+    # (state, not_before, id): the claim reads due rows in exactly this order, so a batch
+    # is the first rows of the index, not a sort of every due row
+    __table_args__ = (Index("ix_outbox_state_not_before_id", "state", "not_before", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
