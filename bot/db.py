@@ -8,11 +8,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Engine, any_, bindparam, create_engine, event
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    ColumnElement,
+    Engine,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.visitors import InternalTraversal
 
 
 def normalise_url(url: str) -> str:
@@ -63,15 +72,25 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 class OneOf(ColumnElement[bool]):
     """``column IN (values)`` that PostgreSQL gets as ``column = ANY(:array)``: one
     parameter instead of one per value, so a batch of thousands of ids costs no
-    query-text building and parsing on either side. Other databases get ``IN``."""
+    query-text building and parsing on either side. Other databases get ``IN``.
 
-    inherit_cache = False  # the values are part of the element; compiled per use
+    Statements with it stay in SQLAlchemy's compiled cache: both forms of the values
+    are bound parameters of the element, and each dialect compiles the one it uses."""
+
+    inherit_cache = True
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("array", InternalTraversal.dp_clauseelement),
+        ("expanding", InternalTraversal.dp_clauseelement),
+    ]
     type = Boolean()
     _is_implicitly_boolean = True  # a comparison already: no "= 1" on SQLite
 
     def __init__(self, column: ColumnElement[Any], values: Iterable[Any]):
+        items = list(values)
         self.column = column
-        self.values = list(values)
+        self.array = bindparam(None, items, type_=ARRAY(column.type))
+        self.expanding = bindparam(None, items, type_=column.type, expanding=True)
 
 
 def one_of(column: Any, values: Iterable[Any]) -> OneOf:
@@ -80,10 +99,9 @@ def one_of(column: Any, values: Iterable[Any]) -> OneOf:
 
 @compiles(OneOf)
 def _one_of_in(element: OneOf, compiler: Any, **kw: Any) -> str:
-    return str(compiler.process(element.column.in_(element.values), **kw))
+    return str(compiler.process(element.column.in_(element.expanding), **kw))
 
 
 @compiles(OneOf, "postgresql")
 def _one_of_any(element: OneOf, compiler: Any, **kw: Any) -> str:
-    array = bindparam(None, element.values, type_=ARRAY(element.column.type))
-    return str(compiler.process(element.column == any_(array), **kw))
+    return str(compiler.process(element.column == any_(element.array), **kw))

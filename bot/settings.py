@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     dispatch_claim_timeout_seconds: int = Field(default=600, ge=30)
     # Rows a worker sends concurrently (and claims at a time).
     dispatch_concurrency: int = Field(default=4, ge=1, le=256)
+    # At most this many messages are marked "sending" together before their sends (one
+    # statement per group; fewer when the senders' rate limits are low). A crash may
+    # leave about two groups with an unknown outcome, to reconcile.
+    dispatch_group_size: int = Field(default=64, ge=1, le=1000)
     # Per-sender rate limits (token buckets): a Twilio long code sends 1 message a second.
     sms_rate_per_second: float = Field(default=1.0, gt=0)
     email_rate_per_second: float = Field(default=10.0, gt=0)

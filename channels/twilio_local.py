@@ -393,6 +393,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-callbacks", action="store_true", help="do not post status callbacks")
     parser.add_argument("--callback-delay", type=float, default=1.0,
                         help="seconds between status steps (default 1)")
+    parser.add_argument("--log-level", default="info",
+                        help="uvicorn's log level; below info also turns the access log off")
     parser.add_argument("--fail", action="append", default=[], metavar="NUMBER=CODE",
                         help="answer 400 with CODE for To=NUMBER, e.g. +15005550001=21610")
     args = parser.parse_args(argv)
@@ -401,7 +403,8 @@ def main(argv: list[str] | None = None) -> None:
                        callback_delay=args.callback_delay, fail_numbers=fail_numbers)
     print(f"local Twilio on http://{args.host}:{args.port} (account {args.account_sid}); "
           f"set ARREARS_TWILIO_API_BASE_URL to it")
-    uvicorn.run(fake.app, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(fake.app, host=args.host, port=args.port, log_level=args.log_level,
+                access_log=args.log_level in ("info", "debug", "trace"))
 
 
 if __name__ == "__main__":

@@ -2,16 +2,16 @@
 
 Each batch is claimed, judged, rendered and recorded in one transaction
 (``scheduler.dispatch_batch``): the allowed messages are stored ``prepared`` and the
-rows stay ``claimed``. The sends follow in chunks of ``dispatch_concurrency``: a chunk's
-messages are turned ``sending`` in a committed statement, then handed to their channels
-concurrently (each waits for its sender's rate limit, ``scheduler.ratelimit``), and
-their outcomes are written with the next chunk's ``sending`` mark, in one transaction.
+rows stay ``claimed``. The sends follow, ``dispatch_concurrency`` in flight: a group of
+messages is turned ``sending`` in a committed statement before any of them is handed to
+its channel (each send waits for its sender's rate limit, ``scheduler.ratelimit``), and
+the outcomes are written as they come in (``_send_batch``).
 
 Never sent twice: a row left ``claimed`` by a crash is reconciled after
 ``dispatch_claim_timeout_seconds``. If its message was still ``prepared`` it never left
 and the row goes back to ``pending`` (judged again); if it was ``sending`` it may have
 left and the row becomes ``unknown``, never resent blindly. So a crash writes off at
-most one chunk of rows.
+most about two groups of rows (``group_size``).
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ _RNG = random.Random()
 BATCH_SECONDS = 30.0
 """A batch holds at most what the slowest rate-limited sender sends in this time, so a
 judgement is never much older than its send."""
+GROUP_SECONDS = 0.25
+"""A group marked ``sending`` at once holds about this long's worth of sends."""
 PREPARED_MAX_AGE_SECONDS = 120.0
 """Prepared messages still waiting after this long go back to the queue and are judged
 again (a late rate limit must not send on a stale judgement)."""
@@ -201,6 +203,18 @@ def batch_size(limits: SenderLimits, width: int, limit: int) -> int:
     return max(width, min(limit, int(min(rates) * BATCH_SECONDS)))
 
 
+def group_size(limits: SenderLimits, width: int, largest: int) -> int:
+    """Rows marked ``sending`` together: what the slowest sender sends in about
+    ``GROUP_SECONDS`` (a Twilio long code at 1 a second: ``width``), up to ``largest``.
+    Larger groups cost fewer transactions per message; smaller ones leave fewer
+    outcomes unknown after a crash."""
+    limiter = limits.limiter
+    rates = [r for ch, r in limiter.rates.items() if ch not in limiter.unlimited]
+    if not rates:
+        return max(width, largest)
+    return max(width, min(largest, int(min(rates) * GROUP_SECONDS)))
+
+
 def _claim_and_prepare(runtime: Runtime, now: datetime, size: int, expire: bool) -> Batch:
     with runtime.factory() as session, session.begin():
         if expire:
@@ -231,40 +245,98 @@ def _requeue(runtime: Runtime, rows: list[Ready], now: datetime) -> None:
 async def _send_batch(
     runtime: Runtime, batch: Batch, now: datetime, width: int, result: DispatchResult
 ) -> None:
-    """Send a prepared batch a chunk at a time: mark the chunk ``sending`` (committed),
-    send it while the previous chunk's outcomes are written, and so on. A crash leaves
-    at most two chunks ``sending``: the one in flight and the one being recorded."""
+    """Send a prepared batch with ``width`` sends in flight, a group at a time.
+
+    A group (``group_size``: at least ``width`` rows) is marked ``sending`` in
+    one committed statement before any of its sends starts; the next group is marked
+    while the last sends of this one are in flight, so the window never drains between
+    groups. Outcomes are written as they accumulate, in a transaction per group's worth,
+    while the sends go on. A crash leaves at most about two groups ``sending``: the one
+    being sent and the outcomes not yet written. SQLite (one writer) does one thing at
+    a time."""
+    if runtime.engine.dialect.name == "sqlite":
+        await _send_serially(runtime, batch, now, width, result)
+        return
     limits = sender_limits(runtime)
-    overlap = runtime.engine.dialect.name != "sqlite"  # SQLite: one writer at a time
+    size = group_size(limits, width, runtime.settings.dispatch_group_size)
     started = time.monotonic()
+    slots = asyncio.Semaphore(width)
+    finished: list[tuple[Ready, Outcome]] = []
+    flying: set[asyncio.Task[None]] = set()
     recording: asyncio.Future[list[str]] | None = None
+
+    async def one(ready: Ready) -> None:
+        try:
+            res, err = await send_allowed(runtime, ready.out, limits)
+            finished.append((ready, Outcome(ready.message_id, ready.out.channel, res, err)))
+        finally:
+            slots.release()
+
+    async def record(wait: bool) -> None:
+        """Start writing the finished outcomes unless a write is under way; ``wait``
+        waits for the writes."""
+        nonlocal recording
+        while True:
+            if recording is not None and (wait or recording.done()):
+                for state in await recording:
+                    result.add(state)
+                recording = None
+            if recording is None and finished:
+                done = finished[:]
+                finished.clear()
+                recording = asyncio.ensure_future(asyncio.to_thread(_record, runtime, done, now))
+            if not wait or (recording is None and not finished):
+                return
+
+    queue = list(batch.ready)
+    marking = asyncio.ensure_future(asyncio.to_thread(_mark, runtime, queue[:size]))
+    try:
+        while queue:
+            group, queue = queue[:size], queue[size:]
+            await marking  # durable before any of the group's sends
+            if queue and time.monotonic() - started <= PREPARED_MAX_AGE_SECONDS:
+                marking = asyncio.ensure_future(asyncio.to_thread(_mark, runtime, queue[:size]))
+            elif queue:  # a late rate limit must not send on a stale judgement
+                await asyncio.to_thread(_requeue, runtime, queue, now)
+                result.add("requeued", len(queue))
+                queue = []
+            for ready in group:
+                await slots.acquire()
+                task = asyncio.create_task(one(ready))
+                flying.add(task)
+                task.add_done_callback(flying.discard)
+                if len(finished) >= size:
+                    await record(wait=False)
+        if flying:
+            await asyncio.gather(*flying)
+    finally:
+        if flying:  # an error or a cancellation: what left is still written down
+            await asyncio.gather(*flying, return_exceptions=True)
+        await record(wait=True)
+
+
+async def _send_serially(
+    runtime: Runtime, batch: Batch, now: datetime, width: int, result: DispatchResult
+) -> None:
+    """SQLite: mark a chunk, send it, write its outcomes; one writer at a time."""
+    limits = sender_limits(runtime)
+    started = time.monotonic()
 
     async def one(ready: Ready) -> tuple[Ready, Outcome]:
         res, err = await send_allowed(runtime, ready.out, limits)
         return ready, Outcome(ready.message_id, ready.out.channel, res, err)
 
-    async def settle(pending: asyncio.Future[list[str]] | None) -> None:
-        for state in await pending if pending is not None else ():
-            result.add(state)
-
     queue = list(batch.ready)
     while queue:
         chunk, queue = queue[:width], queue[width:]
         if time.monotonic() - started > PREPARED_MAX_AGE_SECONDS:
-            await settle(recording)
-            recording = None
             await asyncio.to_thread(_requeue, runtime, chunk + queue, now)
             result.add("requeued", len(chunk) + len(queue))
             break
-        if not overlap:
-            await settle(recording)
-            recording = None
         await asyncio.to_thread(_mark, runtime, chunk)  # durable before the sends
-        sends = asyncio.gather(*(one(r) for r in chunk))
-        await settle(recording)  # the previous chunk's outcomes, written meanwhile
-        done = list(await sends)
-        recording = asyncio.ensure_future(asyncio.to_thread(_record, runtime, done, now))
-    await settle(recording)
+        done = list(await asyncio.gather(*(one(r) for r in chunk)))
+        for state in await asyncio.to_thread(_record, runtime, done, now):
+            result.add(state)
 
 
 async def dispatch(runtime: Runtime, now: datetime, limit: int = 200) -> DispatchResult:

@@ -89,13 +89,43 @@ class NullChannels(ChannelSet):
         return None
 
 
+class _Capturing:
+    """A channel that keeps what it is asked to send, then sends it."""
+
+    def __init__(self, inner: OutboundChannel, seen: list[OutboundMessage]):
+        self.name = inner.name
+        self._inner, self._seen = inner, seen
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        self._seen.append(message)
+        return await self._inner.send(message)
+
+
+class CapturingChannels(ChannelSet):
+    """The runtime's channels, each keeping the messages it sent in ``seen``."""
+
+    def __init__(self, inner: ChannelSet, seen: list[OutboundMessage]):
+        self._inner, self._seen = inner, seen
+
+    def get(self, name: str) -> OutboundChannel:
+        return _Capturing(self._inner.get(name), self._seen)
+
+    def backend_of(self, name: str) -> str:
+        return self._inner.backend_of(name)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 def run_dispatch(
     settings: Settings,
     at: datetime,
     extra: dict[str, Any],
     null: bool = False,
     rows: int | None = None,
+    capture: list[OutboundMessage] | None = None,
 ) -> tuple[int, float, dict[str, int]]:
+    """Dispatch every due row (or ``rows``); ``capture`` collects the messages sent."""
     settings = settings.model_copy(update=extra)
 
     async def go() -> tuple[int, float, dict[str, int]]:
@@ -103,6 +133,8 @@ def run_dispatch(
         if null:
             await runtime.channels.aclose()
             runtime.channels = NullChannels()
+        if capture is not None:
+            runtime.channels = CapturingChannels(runtime.channels, capture)
         states: dict[str, int] = {}
         done, start = 0, time.perf_counter()
         try:
