@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from bot.signing import url_safe_timed_serializer
+from bot.signing import token_maker, url_safe_timed_serializer
+
+SALT = "arrears-chat"
 
 
 class ChatLinkError(ValueError):
@@ -14,11 +16,11 @@ class ChatLinkError(ValueError):
 
 
 def _serializer(secret: str) -> URLSafeTimedSerializer:
-    return url_safe_timed_serializer(secret, "arrears-chat")
+    return url_safe_timed_serializer(secret, SALT)
 
 
 def make_chat_token(secret: str, borrower_id: int) -> str:
-    return _serializer(secret).dumps({"b": borrower_id})
+    return token_maker(secret, SALT, True).dumps({"b": borrower_id})
 
 
 def read_chat_token(secret: str, token: str, max_age_seconds: int) -> int:

@@ -8,7 +8,14 @@ are byte for byte the ones the stock classes make, and they read the stock token
 
 from __future__ import annotations
 
+import base64
+import hmac
+import json
+import struct
+import time
+import zlib
 from functools import lru_cache
+from typing import Any
 
 from itsdangerous import Signer, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
 
@@ -35,3 +42,38 @@ def url_safe_serializer(secret: str, salt: str) -> URLSafeSerializer:
 @lru_cache(maxsize=32)
 def url_safe_timed_serializer(secret: str, salt: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt=salt, signer=_TimestampKeyOnce)
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+class TokenMaker:
+    """Makes exactly the tokens ``URLSafeSerializer`` (or, ``timed``,
+    ``URLSafeTimedSerializer``) with this secret and salt makes, at a fraction of the
+    cost: the dispatcher signs a chat link and an unsubscribe link per reminder, and
+    building them through itsdangerous was a sixth of a reminder's CPU. The stock
+    serializers read them (``tests/bot/test_signing.py`` checks both ways)."""
+
+    def __init__(self, secret: str, salt: str, *, timed: bool):
+        serializer = (
+            url_safe_timed_serializer(secret, salt) if timed else url_safe_serializer(secret, salt)
+        )
+        signer = serializer.make_signer()
+        if signer.digest_method().name != "sha1" or signer.sep != b".":
+            raise ValueError("TokenMaker follows itsdangerous' defaults only")
+        self._key = signer.derive_key()
+        self._timed = timed
+
+    def dumps(self, obj: Any) -> str:
+        raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+        compressed = zlib.compress(raw)
+        value = b"." + _b64(compressed) if len(compressed) < len(raw) - 1 else _b64(raw)
+        if self._timed:
+            value += b"." + _b64(struct.pack(">Q", int(time.time())).lstrip(b"\x00"))
+        return (value + b"." + _b64(hmac.digest(self._key, value, "sha1"))).decode("ascii")
+
+
+@lru_cache(maxsize=32)
+def token_maker(secret: str, salt: str, timed: bool) -> TokenMaker:
+    return TokenMaker(secret, salt, timed=timed)

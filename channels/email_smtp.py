@@ -13,9 +13,11 @@ outcome carries the same id and the duplicate can be recognised downstream.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import re
+import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -95,6 +97,10 @@ class SmtpEmail:
             raise ValueError("ARREARS_SMTP_HOST is required for the smtp email backend")
         self._settings = settings
         self._tls_context = tls_context
+        # aiosmtplib looks up socket.getfqdn() in a thread for every connection when it
+        # is not given one: a DNS round trip per email, and a thread taken from the pool
+        # the dispatcher's database work runs in. Looked up once here instead.
+        self._local_hostname: str | None = None
 
     def _client(self) -> _TrackingSMTP:
         s = self._settings
@@ -107,6 +113,7 @@ class SmtpEmail:
             start_tls=s.smtp_starttls and not s.smtp_tls,
             timeout=s.smtp_timeout_seconds,
             tls_context=self._tls_context,
+            local_hostname=self._local_hostname,
         )
 
     async def send(self, message: OutboundMessage) -> SendResult:
@@ -114,6 +121,8 @@ class SmtpEmail:
             email = build_email(message, self._settings.email_from)
         except ValueError as exc:
             raise PermanentChannelError(f"cannot build email: {exc}", code="message") from exc
+        if self._local_hostname is None:
+            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
         client = self._client()
         try:
             errors, response = await _transmit(client, email, message.to)

@@ -26,7 +26,7 @@ from bot.audit import record_audit
 from bot.clock import now_utc
 from bot.models import ContactPoint
 from bot.runtime import Runtime
-from bot.signing import url_safe_serializer
+from bot.signing import token_maker, url_safe_serializer
 
 SALT = "arrears-unsubscribe"
 
@@ -50,7 +50,7 @@ def _serializer(secret: str) -> URLSafeSerializer:
 
 @lru_cache(maxsize=4096)  # deterministic: a point's email carries it twice (link, header)
 def make_unsubscribe_token(secret: str, contact_point_id: int) -> str:
-    return _serializer(secret).dumps({"c": contact_point_id})
+    return token_maker(secret, SALT, False).dumps({"c": contact_point_id})
 
 
 def read_unsubscribe_token(secret: str, token: str) -> int:

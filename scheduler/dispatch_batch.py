@@ -195,6 +195,48 @@ def _balances(session: Session, borrower_ids: list[int], now: datetime) -> dict[
     return {b: account_balance(cast(Borrower, a), now) for b, a in accounts.items()}
 
 
+@dataclass(slots=True)
+class _Borrower:
+    """What the gate and the templates read of a borrower (no ORM object: a batch
+    loads a thousand)."""
+
+    id: int
+    full_name: str
+    language: str
+    timezone: str
+    jurisdiction: str
+    cease_reason: str | None
+
+
+@dataclass(slots=True)
+class _Point:
+    """What the gate and the templates read of a contact point."""
+
+    id: int
+    address: str
+    consent: bool
+    opted_out_at: datetime | None
+    verified: bool
+    invalid: bool
+
+
+def _borrowers(session: Session, ids: list[int]) -> dict[int, Borrower]:
+    b = Borrower
+    stmt = select(
+        b.id, b.full_name, b.language, b.timezone, b.jurisdiction, b.cease_reason
+    ).where(one_of(b.id, ids))
+    # gate_input and build_draft read only the attributes _Borrower carries
+    return {row[0]: cast(Borrower, _Borrower(*row)) for row in session.execute(stmt)}
+
+
+def _points(session: Session, ids: set[int]) -> dict[int, ContactPoint]:
+    p = ContactPoint
+    stmt = select(p.id, p.address, p.consent, p.opted_out_at, p.verified, p.invalid).where(
+        one_of(p.id, ids)
+    )
+    return {row[0]: cast(ContactPoint, _Point(*row)) for row in session.execute(stmt)}
+
+
 def _suspensions(session: Session, borrower_ids: list[int]) -> dict[int, str]:
     found: dict[int, str] = {}
     for reason, (col, cond) in SUSPENSIONS.items():
@@ -380,16 +422,9 @@ def prepare_batch(
     if not rows:
         return batch
     borrower_ids = list(dict.fromkeys(r.borrower_id for r in rows))
-    borrowers = {
-        b.id: b for b in session.scalars(select(Borrower).where(one_of(Borrower.id, borrower_ids)))
-    }
+    borrowers = _borrowers(session, borrower_ids)
     balances = _balances(session, list(borrowers), now)
-    points = {
-        p.id: p
-        for p in session.scalars(
-            select(ContactPoint).where(one_of(ContactPoint.id, {r.contact_point_id for r in rows}))
-        )
-    }
+    points = _points(session, {r.contact_point_id for r in rows})
     suspended = _suspensions(session, borrower_ids)
     promise_ids = {_promise_id(r.campaign_step) for r in rows if not is_dunning(r.campaign_step)}
     promises: dict[int, PromiseToPay] = {}

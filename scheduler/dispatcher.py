@@ -11,7 +11,7 @@ Never sent twice: a row left ``claimed`` by a crash is reconciled after
 ``dispatch_claim_timeout_seconds``. If its message was still ``prepared`` it never left
 and the row goes back to ``pending`` (judged again); if it was ``sending`` it may have
 left and the row becomes ``unknown``, never resent blindly. So a crash writes off at
-most about two groups of rows (``group_size``).
+most about three groups of rows (``group_size``).
 """
 
 from __future__ import annotations
@@ -289,30 +289,45 @@ async def _send_batch(
                 return
 
     queue = list(batch.ready)
-    marking = asyncio.ensure_future(asyncio.to_thread(_mark, runtime, queue[:size]))
+    group, queue = queue[:size], queue[size:]
+    await asyncio.to_thread(_mark, runtime, group)
     try:
-        while queue:
-            group, queue = queue[:size], queue[size:]
-            await marking  # durable before any of the group's sends
-            if queue and time.monotonic() - started <= PREPARED_MAX_AGE_SECONDS:
-                marking = asyncio.ensure_future(asyncio.to_thread(_mark, runtime, queue[:size]))
-            elif queue:  # a late rate limit must not send on a stale judgement
-                await asyncio.to_thread(_requeue, runtime, queue, now)
-                result.add("requeued", len(queue))
-                queue = []
-            for ready in group:
+        while group:
+            marking: asyncio.Future[bool] | None = None
+            for i, ready in enumerate(group):
                 await slots.acquire()
                 task = asyncio.create_task(one(ready))
                 flying.add(task)
                 task.add_done_callback(flying.discard)
                 if len(finished) >= size:
                     await record(wait=False)
+                if i == len(group) - width and queue:  # the last sends of this group are
+                    # starting: mark the next group meanwhile, so the window never drains
+                    marking = asyncio.ensure_future(_next_group(runtime, queue, size, started))
+            group, queue = queue[:size], queue[size:]
+            if not group:
+                break
+            if marking is None:
+                marking = asyncio.ensure_future(_next_group(runtime, group + queue, size, started))
+            if not await marking:  # a late rate limit must not send on a stale judgement
+                await asyncio.to_thread(_requeue, runtime, group + queue, now)
+                result.add("requeued", len(group) + len(queue))
+                break
         if flying:
             await asyncio.gather(*flying)
     finally:
         if flying:  # an error or a cancellation: what left is still written down
             await asyncio.gather(*flying, return_exceptions=True)
         await record(wait=True)
+
+
+async def _next_group(runtime: Runtime, queue: list[Ready], size: int, started: float) -> bool:
+    """Mark the next group ``sending``; False (nothing marked) once the batch's judgement
+    is too old to send on."""
+    if time.monotonic() - started > PREPARED_MAX_AGE_SECONDS:
+        return False
+    await asyncio.to_thread(_mark, runtime, queue[:size])
+    return True
 
 
 async def _send_serially(
@@ -327,13 +342,15 @@ async def _send_serially(
         return ready, Outcome(ready.message_id, ready.out.channel, res, err)
 
     queue = list(batch.ready)
+    first = True
     while queue:
         chunk, queue = queue[:width], queue[width:]
-        if time.monotonic() - started > PREPARED_MAX_AGE_SECONDS:
+        if not first and time.monotonic() - started > PREPARED_MAX_AGE_SECONDS:
             await asyncio.to_thread(_requeue, runtime, chunk + queue, now)
             result.add("requeued", len(chunk) + len(queue))
             break
         await asyncio.to_thread(_mark, runtime, chunk)  # durable before the sends
+        first = False
         done = list(await asyncio.gather(*(one(r) for r in chunk)))
         for state in await asyncio.to_thread(_record, runtime, done, now):
             result.add(state)

@@ -302,3 +302,58 @@ def test_two_workers_never_both_pass_a_borrowers_cap(tmp_path: Path) -> None:
     finally:
         engine.dispose()
         drop_database(url)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_groups_past_the_judgement_age_go_back_to_the_queue(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Groups are marked ``sending`` one after another; once the batch's judgement is
+    older than PREPARED_MAX_AGE_SECONDS the rest goes back to pending (its lines say
+    ``not_sent``), is sent by the next run, and nothing is sent twice."""
+    import scheduler.dispatcher as dispatcher_module
+
+    url = create_database(backend, tmp_path)
+    engine = make_engine(url)
+    try:
+        factory = session_factory(engine)
+        with factory() as session, session.begin():
+            for _ in range(8):
+                make_account(session, now=NOW, dpd=5)
+        with factory() as session, session.begin():
+            plan(session, NOW)
+            rows = session.scalar(select(func.count(OutboxRow.id)))
+        assert rows == 8
+        # every judgement is already too old once the first group is under way
+        monkeypatch.setattr(dispatcher_module, "PREPARED_MAX_AGE_SECONDS", -1.0)
+        settings = _settings(url).model_copy(
+            update={"dispatch_concurrency": 2, "dispatch_group_size": 2}
+        )
+
+        async def go() -> dict[str, int]:
+            runtime = Runtime.build(settings)
+            try:
+                return (await dispatch(runtime, NOW + timedelta(hours=1), limit=8)).states
+            finally:
+                await runtime.aclose()
+
+        first = asyncio.run(go())
+        group = 1 if backend == "sqlite" else 2  # SQLite sends one at a time
+        assert first == {"sent": group, "requeued": 8 - group}  # the first group only
+        with factory() as session:
+            pending = session.scalar(
+                select(func.count(OutboxRow.id)).where(OutboxRow.state == "pending")
+            )
+            assert pending == first["requeued"]
+            not_sent = session.scalar(
+                select(func.count(Message.id)).where(Message.error_code == "not_sent")
+            )
+            assert not_sent == first["requeued"]
+        monkeypatch.setattr(dispatcher_module, "PREPARED_MAX_AGE_SECONDS", 120.0)
+        second = asyncio.run(go())
+        assert second == {"sent": first["requeued"]}
+        with factory() as session:
+            assert session.scalar(select(func.count(SinkMessage.id))) == 8  # each once
+    finally:
+        engine.dispose()
+        drop_database(url)
