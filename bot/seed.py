@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, insert, select
@@ -460,19 +461,35 @@ def amortize(
     with localcontext() as ctx:
         ctx.prec = 34
         principal = principal.quantize(CENT, ROUND_HALF_UP)
-        r = annual_rate / 12
+        r, factor = _annuity(annual_rate, months)
         if r == 0:
             payment = (principal / months).quantize(CENT, ROUND_HALF_UP)
         else:
-            payment = (principal * r / (1 - (1 + r) ** -months)).quantize(CENT, ROUND_HALF_UP)
+            payment = (principal * r / factor).quantize(CENT, ROUND_HALF_UP)
         balance = principal
         rows: list[tuple[Decimal, Decimal]] = []
-        for seq in range(1, months + 1):
+        append = rows.append
+        for _ in range(months - 1):
             interest = (balance * r).quantize(CENT, ROUND_HALF_UP)
-            part = balance if seq == months else min(max(payment - interest, ZERO), balance)
+            part = payment - interest
+            if part < ZERO:
+                part = ZERO
+            if part > balance:
+                part = balance
             balance -= part
-            rows.append((part, interest))
+            append((part, interest))
+        append((balance, (balance * r).quantize(CENT, ROUND_HALF_UP)))
     return rows
+
+
+@lru_cache(maxsize=1 << 12)
+def _annuity(annual_rate: Decimal, months: int) -> tuple[Decimal, Decimal]:
+    """The monthly rate and ``1 - (1 + r) ** -months`` at 34 digits (a few hundred
+    distinct (rate, term) pairs; the power is most of a short schedule's cost)."""
+    with localcontext() as ctx:
+        ctx.prec = 34
+        r = annual_rate / 12
+        return r, (1 - (1 + r) ** -months) if r else ZERO
 
 
 def _month_days(year: int, month: int) -> int:
@@ -495,8 +512,10 @@ class ContactPlan:
     is_primary: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class InstallmentPlan:
+class InstallmentPlan(NamedTuple):
+    """A named tuple, as PaymentPlan: there are ~24 per account, and a frozen
+    dataclass's __init__ costs several times a tuple's."""
+
     seq: int
     due_date: date
     principal_due: Decimal
@@ -508,8 +527,7 @@ class InstallmentPlan:
         return self.principal_due + self.interest_due
 
 
-@dataclass(frozen=True, slots=True)
-class PaymentPlan:
+class PaymentPlan(NamedTuple):
     installment_seq: int  # the installment it is allocated to
     amount: Decimal
     received_at: datetime
@@ -604,6 +622,14 @@ def plan_block(spec: BlockSpec, now: datetime, rng_seed: int = 42) -> list[Accou
     ]
 
 
+#: at_local's shortcut covers these local hours (payments are received from 7 to 21 h,
+#: accounts open at 10 h); DST changes happen at night.
+_BASE_FROM, _BASE_UNTIL = 3, 22
+_CLOCK = tuple(timedelta(minutes=m) for m in range(24 * 60))
+_NO_BASE = datetime.min.replace(tzinfo=UTC)
+_SHIFT = tuple(timedelta(days=d) for d in range(-5, 4))  # a payment's days around its due date
+_ONE_DAY = timedelta(days=1)
+
 _add_months = lru_cache(maxsize=1 << 16)(add_months)  # a few thousand distinct calls,
 # each repeated for many loans: calendar.monthrange is most of a loan's planning time
 
@@ -617,6 +643,12 @@ class _Planner:
         self.us_count = 0
         self.cn_count = 0
         self.zones: dict[str, ZoneInfo] = {}
+        self.day_base: dict[tuple[date, str], datetime] = {}
+        self.today: dict[str, date] = {}
+        # randint(a, b) is a + _randbelow(b - a + 1) and choice(s) is s[_randbelow(len(s))]
+        # in CPython's random; calling it directly skips two Python call layers per draw
+        # (tests pin the plans, so a different random module would be noticed)
+        self.below: Callable[[int], int] = self.rng._randbelow  # type: ignore[attr-defined]
 
     def zone(self, tz: str) -> ZoneInfo:
         z = self.zones.get(tz)
@@ -625,7 +657,27 @@ class _Planner:
         return z
 
     def at_local(self, d: date, tz: str, hour: int, minute: int) -> datetime:
+        """``d`` at ``hour:minute`` local time in ``tz``, in UTC."""
+        base = self.day_base.get((d, tz))
+        if base is None:
+            base = self.day_base[(d, tz)] = self._day_base(d, tz)
+        if base is not _NO_BASE and _BASE_FROM <= hour <= _BASE_UNTIL:
+            return base + _CLOCK[hour * 60 + minute]
         return datetime.combine(d, time(hour, minute), tzinfo=self.zone(tz)).astimezone(UTC)
+
+    def _day_base(self, d: date, tz: str) -> datetime:
+        """Local midnight of ``d`` in UTC as the offset between _BASE_FROM and _BASE_UNTIL
+        o'clock has it (``_NO_BASE`` when the offset changes in those hours): adding the
+        time of day to it is what combine + astimezone give, at a fraction of the cost."""
+        zone = self.zone(tz)
+        first = datetime.combine(d, time(_BASE_FROM), tzinfo=zone).astimezone(UTC)
+        last = datetime.combine(d, time(_BASE_UNTIL, 59), tzinfo=zone).astimezone(UTC)
+        base = first - _CLOCK[_BASE_FROM * 60]
+        if last - base != _CLOCK[_BASE_UNTIL * 60 + 59]:
+            return _NO_BASE
+        if len(self.day_base) > 200_000:
+            self.day_base.clear()
+        return base
 
     def account(self, i: int, stage: str, jurisdiction: str) -> AccountPlan:
         rng = self.rng
@@ -731,7 +783,9 @@ class _Planner:
             hi = 180 if rng.random() < 0.7 else hi
         dpd = rng.randint(lo, hi)
 
-        today = local_date(self.now, tz)
+        today = self.today.get(tz)
+        if today is None:
+            today = self.today[tz] = local_date(self.now, tz)
         oldest_due = today - timedelta(days=dpd)  # the oldest unpaid installment's due date
         day_of_month = oldest_due.day
         if oldest_due.day == _month_days(oldest_due.year, oldest_due.month) and rng.random() < 0.5:
@@ -742,24 +796,34 @@ class _Planner:
         schedule = amortize(principal, rate, term)
         installments: list[InstallmentPlan] = []
         payments: list[PaymentPlan] = []
-        for n, (part, interest) in enumerate(schedule):
+        # The paid installments: the same draws as rng.randint(-5, 3), randint(7, 21),
+        # randint(0, 59) and choice(methods), in that order, without their call layers.
+        below, at_local, add_months_ = self.below, self.at_local, _add_months
+        yesterday = today - _ONE_DAY
+        for n, (part, interest) in enumerate(schedule[:paid]):
             seq = n + 1
-            due = _add_months(oldest_due, first_offset + n, day_of_month)
+            due = add_months_(oldest_due, first_offset + n, day_of_month)
             amount_due = part + interest
-            amount_paid = ZERO
-            if seq <= paid:
-                amount_paid = amount_due
-                received = min(due + timedelta(days=rng.randint(-5, 3)), today - timedelta(days=1))
-                payments.append(
-                    PaymentPlan(
-                        seq,
-                        amount_due,
-                        self.at_local(received, tz, rng.randint(7, 21), rng.randint(0, 59)),
-                        rng.choice(methods),
-                        f"PAY-{ref}-{seq:02d}",
-                    )
+            received = due + _SHIFT[below(9)]
+            if received > yesterday:
+                received = yesterday
+            hour = 7 + below(15)
+            payments.append(
+                PaymentPlan(
+                    seq,
+                    amount_due,
+                    at_local(received, tz, hour, below(60)),
+                    methods[below(4)],
+                    f"PAY-{ref}-{seq:02d}",
                 )
-            elif seq == paid + 1 and dpd > 0 and rng.random() < 0.30:
+            )
+            installments.append(InstallmentPlan(seq, due, part, interest, amount_due))
+        for n, (part, interest) in enumerate(schedule[paid:], paid):
+            seq = n + 1
+            due = add_months_(oldest_due, first_offset + n, day_of_month)
+            amount_paid = ZERO
+            if seq == paid + 1 and dpd > 0 and rng.random() < 0.30:
+                amount_due = part + interest
                 share = Decimal(rng.randint(10, 70)) / 100
                 amount_paid = min(max((amount_due * share).quantize(CENT), CENT), amount_due - CENT)
                 received = oldest_due + timedelta(days=rng.randint(0, dpd - 1))

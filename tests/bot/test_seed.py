@@ -1,6 +1,7 @@
+import hashlib
 import re
 from collections import Counter, defaultdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -257,3 +258,39 @@ def test_amortize_principal_parts_sum_exactly(principal: Decimal, months: int,
     for part, interest in schedule:
         assert part >= 0 and interest >= 0
         assert part.as_tuple().exponent == -2 and interest.as_tuple().exponent == -2
+
+
+#: sha256 of repr(list(plan_accounts(n, now, rng_seed))) as the planner produced them
+#: before its hot loops were reworked for speed (amortize's memoized annuity factor,
+#: randint/choice by _randbelow, at_local from a per-day base): the plans, and so every
+#: seeded row, must not change.
+PLAN_FINGERPRINTS = [
+    (2500, datetime(2026, 3, 10, 15, tzinfo=UTC), 7, "17be31b496bc71e6cca0ae14d2d699fa"),
+    (1200, datetime(2025, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-5))), 42,
+     "023be6b9aebbf8db9f0ee3177b5e662a"),
+]
+
+
+@pytest.mark.parametrize(("n", "now_", "rng_seed", "digest"), PLAN_FINGERPRINTS)
+def test_plans_are_exactly_the_ones_seeded_before(
+    n: int, now_: datetime, rng_seed: int, digest: str
+) -> None:
+    plans = repr(list(plan_accounts(n, now_, rng_seed)))
+    assert hashlib.sha256(plans.encode()).hexdigest()[:32] == digest
+
+
+def test_at_local_matches_combine_and_astimezone_across_dst_changes() -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.seed import _Planner
+
+    planner = _Planner(datetime(2026, 3, 10, 15, tzinfo=UTC), 1)
+    days = [date(2025, 3, 9), date(2025, 11, 2), date(2026, 3, 8), date(2025, 7, 1)]
+    for tz in ("America/New_York", "America/Los_Angeles", "Asia/Shanghai", "Europe/London"):
+        for d in days:
+            for hour, minute in ((0, 30), (1, 59), (2, 30), (3, 0), (7, 5), (21, 59), (23, 0)):
+                expected = datetime.combine(
+                    d, time(hour, minute), tzinfo=ZoneInfo(tz)
+                ).astimezone(UTC)
+                got = planner.at_local(d, tz, hour, minute)
+                assert got == expected and got.tzinfo is expected.tzinfo, (tz, d, hour)

@@ -233,3 +233,90 @@ def test_parallel_blocks_write_the_same_rows_as_one_process(
     with Session(pg_engine) as session, session.begin():  # the sequences moved past
         session.add(Borrower(external_ref="AFTER", full_name="x", language="en"))
         session.flush()
+
+
+def _counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t: conn.scalar(text(f"SELECT count(*) FROM {t}")) or 0 for t in DUMPS}
+
+
+def test_a_failure_midway_leaves_nothing_and_the_schema_whole(
+    pg_engine: Engine, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys and indexes are dropped for the load: a failure after some chunks were copied
+    rolls everything back, the dropped keys included."""
+    import bot.seed_copy
+
+    schema_before = _schema(pg_engine)
+    real = bot.seed_copy._Encoder.chunk
+    calls: list[int] = []
+
+    def failing(self: Any, plans: Any) -> Any:
+        calls.append(len(plans))
+        if len(calls) == 3:
+            raise RuntimeError("planner died")
+        return real(self, plans)
+
+    monkeypatch.setattr(bot.seed_copy._Encoder, "chunk", failing)
+    with pytest.raises(RuntimeError, match="planner died"):
+        copy_portfolio(pg_engine, 100, now=now, chunk_size=20, workers=1)
+    assert len(calls) == 3
+    assert set(_counts(pg_engine).values()) == {0}
+    assert _schema(pg_engine) == schema_before
+
+
+def test_a_duplicate_fails_the_rebuilt_unique_constraint(
+    pg_engine: Engine, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unique constraints are not checked row by row during the load: rebuilding
+    them afterwards still refuses a duplicate, and nothing is committed."""
+    import psycopg
+
+    import bot.seed_copy
+
+    schema_before = _schema(pg_engine)
+    real = bot.seed_copy._Encoder.chunk
+
+    def duplicating(self: Any, plans: Any) -> Any:
+        data, borrower_ids, counts = real(self, plans)
+        first = data["payments"].split(b"\n", 1)[0] + b"\n"
+        data["payments"] = first + data["payments"]  # the same reference twice
+        return data, borrower_ids, counts
+
+    monkeypatch.setattr(bot.seed_copy._Encoder, "chunk", duplicating)
+    with pytest.raises(psycopg.errors.UniqueViolation, match="uq_payments_reference"):
+        copy_portfolio(pg_engine, 30, now=now, workers=1)
+    assert set(_counts(pg_engine).values()) == {0}
+    assert _schema(pg_engine) == schema_before
+
+
+def test_keys_are_dropped_only_on_empty_tables(
+    pg_engine: Engine, reference_engine: Engine, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh database loads without the deferrable keys (rebuilt at the end); a
+    non-empty one keeps every key and index in place during the load."""
+    import bot.seed_copy
+
+    seen: list[set[str]] = []
+    real = bot.seed_copy._Writer.run
+
+    def run(self: Any) -> None:
+        self.cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename IN"
+            " ('borrowers', 'contact_points', 'loans', 'installments', 'payments')"
+        )
+        seen.append({r[0] for r in self.cursor.fetchall()})
+        real(self)
+
+    monkeypatch.setattr(bot.seed_copy._Writer, "run", run)
+    all_indexes = {r[1].split(" ON ")[0].split()[-1] for r in _schema(pg_engine) if r[0] == "index"}
+    copy_portfolio(pg_engine, 20, now=now, workers=1)
+    # the keys other tables' foreign keys use stay; installments' and payments' go
+    assert seen[0] == {"pk_borrowers", "pk_contact_points", "pk_loans"}
+    with Session(reference_engine) as session, session.begin():  # not empty
+        session.add(Borrower(external_ref="PRE-1", full_name="Before Seed"))
+    copy_portfolio(reference_engine, 20, now=now, workers=1)
+    assert seen[1] == all_indexes
+    assert _dump(pg_engine) == _dump(reference_engine) | {
+        "borrowers": [r for r in _dump(reference_engine)["borrowers"] if r[0] != "PRE-1"]
+    }
