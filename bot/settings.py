@@ -97,8 +97,11 @@ class Settings(BaseSettings):
     # A claimed row still not settled after this long is presumed lost by a crashed
     # worker and becomes "unknown" (reconciled, never resent blindly).
     dispatch_claim_timeout_seconds: int = Field(default=600, ge=30)
-    # Rows a worker sends concurrently (and claims at a time).
+    # Rows a worker sends concurrently.
     dispatch_concurrency: int = Field(default=4, ge=1, le=256)
+    # Rows claimed and judged in one transaction (fewer when rate limits are low); the
+    # next batch is judged while this one is sent.
+    dispatch_batch_size: int = Field(default=500, ge=1, le=5000)
     # At most this many messages are marked "sending" together before their sends (one
     # statement per group; fewer when the senders' rate limits are low). A crash may
     # leave about two groups with an unknown outcome, to reconcile.

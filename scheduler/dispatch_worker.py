@@ -75,7 +75,7 @@ async def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scheduler.dispatch_worker")
     parser.add_argument("--until-empty", action="store_true", help="exit when nothing is due")
-    parser.add_argument("--batch", type=int, default=200, help="rows per dispatch run")
+    parser.add_argument("--batch", type=int, default=2000, help="rows per dispatch run")
     parser.add_argument("--interval", type=float, default=1.0, help="idle poll seconds")
     parser.add_argument("--now", help="ISO instant the worker's clock starts at")
     parser.add_argument("--claim-timeout", type=float, default=None, metavar="SECONDS")

@@ -357,13 +357,17 @@ async def _send_serially(
 
 
 async def dispatch(runtime: Runtime, now: datetime, limit: int = 200) -> DispatchResult:
-    """Claim, judge, send and record up to about ``limit`` due rows.
+    """Claim, judge, send and record up to about ``limit`` due rows, in batches of up to
+    ``dispatch_batch_size``.
 
     On PostgreSQL the next batch is claimed and prepared while the current one is sent
-    (it is this worker's: nobody else sends it meanwhile)."""
+    (it is this worker's: nobody else sends it meanwhile), so a run of several batches
+    keeps judging and sending at the same time."""
     runtime.settings.require("secret_key")  # signs chat and unsubscribe links
     width = concurrency(runtime)
-    size = batch_size(sender_limits(runtime), width, limit)
+    size = batch_size(
+        sender_limits(runtime), width, min(limit, runtime.settings.dispatch_batch_size)
+    )
     ahead = runtime.engine.dialect.name != "sqlite"
     result = DispatchResult()
     upcoming: asyncio.Future[Batch] | None = None

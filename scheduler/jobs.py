@@ -130,7 +130,10 @@ def kpi_snapshot_job() -> None:
         log.info("KPI snapshot stored for %s", day)
 
 
-async def dispatch_job(limit: int = 200) -> None:
+async def dispatch_job(limit: int = 5000) -> None:
+    """Up to ``limit`` rows per run, in batches judged while the previous one is sent;
+    a run that is still going when the next is due makes that one skip
+    (``max_instances=1``)."""
     result = await dispatch(runtime(), now_utc(), limit)
     if result.claimed:
         log.info("dispatched %d rows: %s", result.claimed, result.states)

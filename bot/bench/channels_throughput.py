@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from bot.bench.dispatcher import DEFAULT_URL, prepare, run_dispatch
+from bot.bench.dispatcher import DEFAULT_URL, prepare, run_workers
 from bot.bench.scratch_db import scratch_database
 from bot.db import make_engine, session_factory
 from bot.models import OutboxRow
@@ -111,6 +111,7 @@ def measure(
     server: str,
     accounts: int,
     concurrency: int,
+    workers: int,
     direct: Callable[[OutboundMessage], Awaitable[Any]],
     close: Callable[[], Awaitable[None]],
 ) -> bool:
@@ -118,18 +119,21 @@ def measure(
     with scratch_database(server) as url:
         at = prepare(url, accounts)
         only_channel(url, channel)
-        done, elapsed, states = run_dispatch(
+        done, elapsed, states = run_workers(
             settings.model_copy(update={"database_url": url}),
             at,
-            RAISED | {"dispatch_concurrency": concurrency},
-            capture=sent_messages,
+            RAISED | {"dispatch_concurrency": max(1, concurrency // workers)},
+            workers,
+            sent_messages,
         )
     sent = states.get("sent", 0)
     rate = sent / elapsed if elapsed else 0.0
     bare = alone(direct, sent_messages, concurrency, close)
     share = rate / bare if bare else 0.0
     ok = share >= TARGET
-    print(f"{label}: dispatcher {sent} sent of {done} rows in {elapsed:.1f} s = {rate:,.0f} "
+    print(f"{label}: dispatcher ({workers} worker process{'es' if workers > 1 else ''}, "
+          f"{concurrency} sends in flight in all) {sent} sent of {done} rows in {elapsed:.1f} s"
+          f" = {rate:,.0f} "
           f"msg/s; the server alone (direct client, {concurrency} in flight): {bare:,.0f} "
           f"msg/s; ratio {share:.0%} (target >= {TARGET:.0%}): "
           f"{'OK' if ok else 'BELOW TARGET'}  {states}")  # fmt: skip
@@ -140,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=16, help="sends in flight")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="dispatch worker processes (the sends in flight split among them)")
     args = parser.parse_args(argv)
     server = os.environ.get("ARREARS_BENCH_DATABASE_URL") or os.environ.get(
         "ARREARS_TEST_DATABASE_URL", DEFAULT_URL
@@ -163,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             await client.aclose()
 
         ok &= measure("local Twilio server", "sms", settings, server, args.accounts,
-                      args.concurrency, sms, sms_close)  # fmt: skip
+                      args.concurrency, args.workers, sms, sms_close)  # fmt: skip
     port = _free_port()
     aiosmtpd = ["-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"]
     with server_process(aiosmtpd, port):
@@ -180,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             await mailer.aclose()
 
         ok &= measure("aiosmtpd server", "email", settings, server, args.accounts,
-                      args.concurrency, email, email_close)  # fmt: skip
+                      args.concurrency, args.workers, email, email_close)  # fmt: skip
     return 0 if ok else 1
 
 

@@ -17,6 +17,7 @@ import os
 import resource
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from queue import Empty
 from typing import Any
@@ -34,7 +35,7 @@ from channels.registry import ChannelSet
 from scheduler.dispatcher import dispatch
 from scheduler.planner import plan
 
-BATCH = 1000  # rows per dispatch run
+RUN = 1_000_000  # rows per dispatch run (batches of dispatch_batch_size within it)
 SINK_TARGET = 1_000.0  # messages per second (issue 5)
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -124,8 +125,10 @@ def run_dispatch(
     null: bool = False,
     rows: int | None = None,
     capture: list[OutboundMessage] | None = None,
+    ready: Callable[[], None] | None = None,
 ) -> tuple[int, float, dict[str, int]]:
-    """Dispatch every due row (or ``rows``); ``capture`` collects the messages sent."""
+    """Dispatch every due row (or ``rows``); ``capture`` collects the messages sent.
+    ``ready`` is called once the runtime is built, right before the clock starts."""
     settings = settings.model_copy(update=extra)
 
     async def go() -> tuple[int, float, dict[str, int]]:
@@ -136,10 +139,13 @@ def run_dispatch(
         if capture is not None:
             runtime.channels = CapturingChannels(runtime.channels, capture)
         states: dict[str, int] = {}
+        if ready is not None:
+            ready()
         done, start = 0, time.perf_counter()
         try:
             while rows is None or done < rows:
-                result = await dispatch(runtime, at, BATCH)
+                # one long run: batches are judged while the previous one is sent
+                result = await dispatch(runtime, at, RUN if rows is None else rows - done)
                 if not result.claimed:
                     break
                 done += result.claimed
@@ -150,6 +156,51 @@ def run_dispatch(
         return done, time.perf_counter() - start, states
 
     return asyncio.run(go())
+
+
+def _worker_into(
+    settings: Settings, at: datetime, extra: dict[str, Any], start: Any, out: Any
+) -> None:
+    """One dispatch worker process of ``run_workers``: waits for the others, then
+    dispatches until nothing is due; reports its rows, states, end and messages."""
+    seen: list[OutboundMessage] = []
+    done, _, states = run_dispatch(settings, at, extra, capture=seen, ready=start.wait)
+    out.put((done, states, time.time(), seen))
+
+
+def run_workers(
+    settings: Settings,
+    at: datetime,
+    extra: dict[str, Any],
+    workers: int,
+    capture: list[OutboundMessage],
+) -> tuple[int, float, dict[str, int]]:
+    """``run_dispatch`` in ``workers`` processes at once (the dispatcher scales out by
+    processes: they claim with SKIP LOCKED and lock borrowers, so they never share a
+    row); the time runs from the common start to the last one's end."""
+    if workers == 1:
+        return run_dispatch(settings, at, extra, capture=capture)
+    ctx = mp.get_context("spawn")
+    start, out = ctx.Barrier(workers + 1), ctx.Queue()
+    procs = [
+        ctx.Process(target=_worker_into, args=(settings, at, extra, start, out))
+        for _ in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    start.wait(timeout=120)
+    began = time.time()
+    done, ended = 0, began
+    states: dict[str, int] = {}
+    for _ in procs:
+        rows, worker_states, end, seen = _result(procs, out)
+        done, ended = done + rows, max(ended, end)
+        capture.extend(seen)
+        for k, v in worker_states.items():
+            states[k] = states.get(k, 0) + v
+    for proc in procs:
+        proc.join()
+    return done, ended - began, states
 
 
 def _existing_into(url: str, rows: int, width: int, out: Any) -> None:
@@ -175,15 +226,17 @@ def _existing_into(url: str, rows: int, width: int, out: Any) -> None:
     )
 
 
-def _result(proc: Any, queue: Any) -> Any:
-    """The child's figures, or an error if it died without sending them."""
+def _result(procs: Any, queue: Any) -> Any:
+    """A child's figures, or an error if one died without sending them."""
+    procs = procs if isinstance(procs, list) else [procs]
     while True:
         try:
             return queue.get(timeout=1)
         except Empty:
-            if not proc.is_alive():
-                failed = f"the measuring process failed (exit code {proc.exitcode})"
-                raise SystemExit(failed) from None
+            for proc in procs:
+                if not proc.is_alive() and proc.exitcode != 0:
+                    failed = f"a measuring process failed (exit code {proc.exitcode})"
+                    raise SystemExit(failed) from None
 
 
 def existing(url: str, rows: int, width: int) -> int:
