@@ -89,8 +89,20 @@ class OneOf(ColumnElement[bool]):
     def __init__(self, column: ColumnElement[Any], values: Iterable[Any]):
         items = list(values)
         self.column = column
-        self.array = bindparam(None, items, type_=ARRAY(column.type))
+        self.array = bindparam(None, items, type_=_array_of(column.type))
         self.expanding = bindparam(None, items, type_=column.type, expanding=True)
+
+
+_ARRAYS: dict[int, tuple[Any, ARRAY[Any]]] = {}
+
+
+def _array_of(item: Any) -> ARRAY[Any]:
+    """One ARRAY type per column type: a new one per statement would make SQLAlchemy
+    work out its dialect form again every time (about half a millisecond)."""
+    found = _ARRAYS.get(id(item))
+    if found is None or found[0] is not item:
+        found = _ARRAYS[id(item)] = (item, ARRAY(item))
+    return found[1]
 
 
 def one_of(column: Any, values: Iterable[Any]) -> OneOf:
