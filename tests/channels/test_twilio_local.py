@@ -114,7 +114,9 @@ def test_main_parses_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("uvicorn.run", lambda app, **kw: seen.update(kw))
     main(["--port", "8123", "--account-sid", ACCOUNT_SID, "--auth-token", "t",
           "--fail", "+15005550001=21610"])
-    assert seen == {"host": "127.0.0.1", "port": 8123, "log_level": "info"}
+    assert seen == {"host": "127.0.0.1", "port": 8123, "log_level": "info", "access_log": True}
+    main(["--port", "8124", "--log-level", "warning"])
+    assert seen == {"host": "127.0.0.1", "port": 8124, "log_level": "warning", "access_log": False}
 
 
 # --- segments ---------------------------------------------------------------------------
