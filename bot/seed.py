@@ -629,6 +629,7 @@ _CLOCK = tuple(timedelta(minutes=m) for m in range(24 * 60))
 _NO_BASE = datetime.min.replace(tzinfo=UTC)
 _SHIFT = tuple(timedelta(days=d) for d in range(-5, 4))  # a payment's days around its due date
 _ONE_DAY = timedelta(days=1)
+_DAY_BASE: dict[tuple[date, str], datetime] = {}  # _Planner.at_local's memo
 
 _add_months = lru_cache(maxsize=1 << 16)(add_months)  # a few thousand distinct calls,
 # each repeated for many loans: calendar.monthrange is most of a loan's planning time
@@ -643,7 +644,7 @@ class _Planner:
         self.us_count = 0
         self.cn_count = 0
         self.zones: dict[str, ZoneInfo] = {}
-        self.day_base: dict[tuple[date, str], datetime] = {}
+        self.day_base = _DAY_BASE  # shared by the blocks a process plans: a pure function
         self.today: dict[str, date] = {}
         # randint(a, b) is a + _randbelow(b - a + 1) and choice(s) is s[_randbelow(len(s))]
         # in CPython's random; calling it directly skips two Python call layers per draw
@@ -799,6 +800,7 @@ class _Planner:
         # The paid installments: the same draws as rng.randint(-5, 3), randint(7, 21),
         # randint(0, 59) and choice(methods), in that order, without their call layers.
         below, at_local, add_months_ = self.below, self.at_local, _add_months
+        day_base, clock = self.day_base, _CLOCK
         yesterday = today - _ONE_DAY
         for n, (part, interest) in enumerate(schedule[:paid]):
             seq = n + 1
@@ -808,14 +810,14 @@ class _Planner:
             if received > yesterday:
                 received = yesterday
             hour = 7 + below(15)
+            minute = below(60)
+            base = day_base.get((received, tz))  # at_local inlined: 7-21 h is in its window
+            if base is None or base is _NO_BASE:
+                received_at = at_local(received, tz, hour, minute)
+            else:
+                received_at = base + clock[hour * 60 + minute]
             payments.append(
-                PaymentPlan(
-                    seq,
-                    amount_due,
-                    at_local(received, tz, hour, below(60)),
-                    methods[below(4)],
-                    f"PAY-{ref}-{seq:02d}",
-                )
+                PaymentPlan(seq, amount_due, received_at, methods[below(4)], f"PAY-{ref}-{seq:02d}")
             )
             installments.append(InstallmentPlan(seq, due, part, interest, amount_due))
         for n, (part, interest) in enumerate(schedule[paid:], paid):
