@@ -139,7 +139,7 @@ def model(force: Annotated[bool, typer.Option(help="Train even if up to date")] 
     typer.echo(f"{'trained' if trained else 'up to date'}: {path}")
 
 
-BENCHMARKS = ("gate", "planner", "dispatcher", "conversation", "channels_throughput")
+BENCHMARKS = ("gate", "seed", "planner", "dispatcher", "conversation", "channels_throughput")
 
 
 @app.command()
