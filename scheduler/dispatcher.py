@@ -253,13 +253,14 @@ async def _send_batch(
 ) -> None:
     """Send a prepared batch with ``width`` sends in flight, a group at a time.
 
-    A group (``group_size``: at least ``width`` rows) is marked ``sending`` in
-    one committed statement before any of its sends starts; the next group is marked
-    while the last sends of this one are in flight, so the window never drains between
+    A group (``group_size``: at least ``width`` rows) is marked ``sending`` in one
+    committed statement before any of its sends starts; the next group is marked while
+    the last ``width`` sends of this one start, so the window never drains between
     groups. Outcomes are written as they accumulate, in a transaction per group's worth,
-    while the sends go on. A crash leaves at most about two groups ``sending``: the one
-    being sent and the outcomes not yet written. SQLite (one writer) does one thing at
-    a time."""
+    while the sends go on. A crash leaves at most about three groups ``sending``: the
+    one being sent, the next one, and outcomes not yet written. A failed write of
+    outcomes stops the batch; its lines stay ``sending`` and become ``unknown`` at the
+    claim timeout, never resent. SQLite (one writer) does one thing at a time."""
     if runtime.engine.dialect.name == "sqlite":
         await _send_serially(runtime, batch, now, width, result)
         return
