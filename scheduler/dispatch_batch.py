@@ -49,6 +49,7 @@ from scheduler.suspension import SUSPENSIONS, is_dunning
 
 ADVISORY_NAMESPACE = 0x0A77  # first key of the per-borrower advisory lock (the leader's
 # lock uses the one-bigint form: the two never collide)
+CLAIM_TRIES = 3  # picks per claim when every borrower picked is another worker's
 _LOCK_BORROWERS = text(
     "SELECT b FROM unnest(CAST(:ids AS integer[])) AS t(b) WHERE pg_try_advisory_xact_lock(:ns, b)"
 )
@@ -92,18 +93,30 @@ def claim_batch(
     transaction writes each row's claim with its outcome, in one UPDATE instead of two."""
     due = (OutboxRow.state == "pending", OutboxRow.not_before <= now)
     postgres = session.get_bind().dialect.name == "postgresql"
-    pick = (
-        select(OutboxRow.borrower_id)
-        .where(*due)
-        .order_by(OutboxRow.not_before, OutboxRow.id)
-        .limit(limit)
-    )
-    if postgres:
-        pick = pick.with_for_update(skip_locked=True)
-    borrowers = list(dict.fromkeys(session.scalars(pick)))
-    if postgres and borrowers:  # those another worker is judging right now are skipped
-        locked = session.scalars(_LOCK_BORROWERS, {"ids": borrowers, "ns": ADVISORY_NAMESPACE})
+    busy: list[int] = []  # borrowers another worker is judging right now
+    borrowers: list[int] = []
+    for _ in range(CLAIM_TRIES if postgres else 1):
+        pick = (
+            select(OutboxRow.borrower_id)
+            .where(*due)
+            .order_by(OutboxRow.not_before, OutboxRow.id)
+            .limit(limit)
+        )
+        if busy:
+            pick = pick.where(~one_of(OutboxRow.borrower_id, busy))
+        if postgres:
+            pick = pick.with_for_update(skip_locked=True)
+        picked = list(dict.fromkeys(session.scalars(pick)))
+        if not postgres or not picked:
+            borrowers = picked
+            break
+        locked = session.scalars(_LOCK_BORROWERS, {"ids": picked, "ns": ADVISORY_NAMESPACE})
         borrowers = list(locked)
+        if borrowers:
+            break
+        # Every borrower picked is another worker's (its other rows sit next to the ones
+        # that worker locked): look further down the queue instead of coming back empty.
+        busy += picked
     if not borrowers:
         return []
     stmt = (

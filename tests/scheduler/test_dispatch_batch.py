@@ -9,12 +9,13 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
 from bot.compliance.history import load_history
@@ -259,6 +260,20 @@ def _worker(url: str, start: datetime) -> subprocess.Popen[bytes]:
     )
 
 
+def _waiting_on_locks(engine: Engine) -> int:
+    """Other sessions of this database waiting for a lock."""
+    with engine.connect() as conn:
+        return int(
+            conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'"
+                )
+            )
+            or 0
+        )
+
+
 @pytest.mark.skipif(PG_URL is None, reason="needs ARREARS_TEST_DATABASE_URL")
 def test_two_workers_never_both_pass_a_borrowers_cap(tmp_path: Path) -> None:
     """Each borrower has two SMS reminders due and a cap of one SMS a day: two worker
@@ -281,7 +296,17 @@ def test_two_workers_never_both_pass_a_borrowers_cap(tmp_path: Path) -> None:
                 )
                 _second_sms_row(session, b)
         start = NOW + timedelta(hours=1)
-        workers = [_worker(url, start), _worker(url, start)]
+        # Both start claiming at once: the outbox is locked until both wait for it
+        # (otherwise the first one up may drain the queue before the other has started).
+        with engine.connect() as gate:
+            gate.execute(text("LOCK TABLE outbox IN EXCLUSIVE MODE"))
+            workers = [_worker(url, start), _worker(url, start)]
+            deadline = time.monotonic() + 60
+            while _waiting_on_locks(engine) < 2:
+                assert time.monotonic() < deadline, "the workers never reached the outbox"
+                assert all(w.poll() is None for w in workers), [w.communicate() for w in workers]
+                time.sleep(0.05)
+            gate.rollback()
         outputs = [w.communicate(timeout=180)[0].decode() for w in workers]
         assert all(w.returncode == 0 for w in workers), outputs
         claimed_by = [
