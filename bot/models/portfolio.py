@@ -92,7 +92,8 @@ class Installment(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    # no index of its own: the unique (loan_id, seq) index serves lookups by loan
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))
     seq: Mapped[int]
     due_date: Mapped[date]
     principal_due: Mapped[Decimal]
