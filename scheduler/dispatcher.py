@@ -377,14 +377,23 @@ async def dispatch(runtime: Runtime, now: datetime, limit: int = 200) -> Dispatc
     )
     ahead = runtime.engine.dialect.name != "sqlite"
     result = DispatchResult()
-    upcoming: asyncio.Future[Batch] | None = None
+    started = time.monotonic()
+
+    def prepare(want: int, expire: bool) -> tuple[Batch, datetime]:
+        """Each batch is judged at its own instant: ``now`` plus the time the run has
+        taken, so a long run neither judges late batches as of its start nor stamps
+        them there (where other workers' caps would not see them)."""
+        at = now + timedelta(seconds=time.monotonic() - started)
+        return _claim_and_prepare(runtime, at, want, expire), at
+
+    upcoming: asyncio.Future[tuple[Batch, datetime]] | None = None
     while result.claimed < limit:
         want = min(size, limit - result.claimed)
         if upcoming is None:
             upcoming = asyncio.ensure_future(
-                asyncio.to_thread(_claim_and_prepare, runtime, now, want, result.claimed == 0)
+                asyncio.to_thread(prepare, want, result.claimed == 0)
             )
-        batch = await upcoming
+        batch, at = await upcoming
         upcoming = None
         if not batch.claimed:
             break
@@ -393,11 +402,9 @@ async def dispatch(runtime: Runtime, now: datetime, limit: int = 200) -> Dispatc
             result.add(state, n)
         if ahead and result.claimed < limit:
             want = min(size, limit - result.claimed)
-            upcoming = asyncio.ensure_future(
-                asyncio.to_thread(_claim_and_prepare, runtime, now, want, False)
-            )
+            upcoming = asyncio.ensure_future(asyncio.to_thread(prepare, want, False))
         try:
-            await _send_batch(runtime, batch, now, width, result)
+            await _send_batch(runtime, batch, at, width, result)
         except BaseException:
             if upcoming is not None:  # claimed and prepared: requeued by the claim timeout
                 await asyncio.wait([upcoming])

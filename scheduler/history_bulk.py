@@ -16,7 +16,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from bot.compliance.history import CONVERSATION_LOOKBACK, LOOKBACK, NOT_SENT, _aware
+from bot.compliance.history import (
+    CLOCK_SKEW,
+    CONVERSATION_LOOKBACK,
+    LOOKBACK,
+    NOT_SENT,
+    _aware,
+)
 from bot.compliance.model import BOT_TURNS, PROACTIVE, Attempt, ContactHistory
 from bot.db import one_of
 from bot.models import Conversation, GateDecision, Message, OutboxRow
@@ -67,7 +73,7 @@ def load_batch_history(
             Message.direction == "outbound",
             Message.status.not_in(NOT_SENT),
             Message.created_at > since,
-            Message.created_at <= now,
+            Message.created_at <= now + CLOCK_SKEW,
             proactive,
         )
     )
@@ -83,7 +89,7 @@ def load_batch_history(
         OutboxRow.state.in_(("sent", "unknown")),
         OutboxRow.message_id.is_(None),
         when > since,
-        when <= now,
+        when <= now + CLOCK_SKEW,
     )
     for borrower_id, at, channel, point in session.execute(outbox):
         if at is not None:

@@ -20,6 +20,11 @@ LOOKBACK = timedelta(days=7)
 """How far back attempts are read: the longest cap window in the shipped profiles."""
 CONVERSATION_LOOKBACK = timedelta(days=30)
 """How far back the last two-way conversation is looked for (>= any profile's wait)."""
+CLOCK_SKEW = timedelta(seconds=60)
+"""Attempts stamped up to this far after ``now`` still count against the caps: another
+worker whose clock runs a little ahead (or whose run started later than this one's
+judgement instant) may have just contacted the borrower, and a cap must never be passed
+twice. Counting a moment of "future" is the conservative side."""
 NOT_SENT = ("blocked", "deferred", "failed")
 """Message states that never left: denied by the gate, or refused by the provider (a
 deferred send is retried and judged again). ``unknown`` counts: it may have left."""
@@ -66,7 +71,7 @@ def _attempts(
             Message.direction == "outbound",
             Message.status.not_in(NOT_SENT),
             Message.created_at > since,
-            Message.created_at <= now,
+            Message.created_at <= now + CLOCK_SKEW,
             proactive,
         )
     )
@@ -87,7 +92,7 @@ def _outbox_attempts(
         OutboxRow.state.in_(("sent", "unknown")),
         OutboxRow.message_id.is_(None),
         when > since,
-        when <= now,
+        when <= now + CLOCK_SKEW,
     )
     rows = session.execute(stmt).all()
     return [Attempt(_aware(at), channel, point) for at, channel, point in rows if at is not None]

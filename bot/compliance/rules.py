@@ -131,7 +131,9 @@ class Cap(Rule):
         since = o.now - self.span
         count = 0
         for a in o.history.attempts:
-            if not since < a.at <= o.now:
+            # no upper bound: an attempt stamped a moment after ``now`` (another worker
+            # whose clock runs ahead; see CLOCK_SKEW in bot.compliance.history) counts
+            if a.at <= since:
                 continue
             if self.scope == "channel" and a.channel != o.channel:
                 continue

@@ -214,3 +214,27 @@ def test_us09_judge_uses_the_contact_point_verification(session: Session, now: d
         reason="test",
     )
     assert judge(session, conv, draft, now).deciding_rule == "US-09"
+
+
+def test_us06_an_attempt_stamped_moments_after_now_counts(
+    session: Session, now: datetime
+) -> None:
+    """Another dispatch worker whose clock runs a few seconds ahead has just sent: its
+    reminder counts against the cap here (never passed twice); one an hour ahead does
+    not (history as of an instant)."""
+    conv = conversation(session, now)
+    for days in (1, 3):
+        sent(session, conv, now - timedelta(days=days, hours=1))
+    sent(session, conv, now + timedelta(hours=1))
+    draft = Draft(
+        conversation_id=conv.id,
+        to_address="+15550000000",
+        text="Demo Lender: your payment of $250.00 is 5 days late. Reply STOP to opt out.",
+        sender="bot",
+        purpose="reminder",
+        reason="test",
+    )
+    assert judge(session, conv, draft, now).allowed  # two this week; an hour ahead is not yet
+    sent(session, conv, now + timedelta(seconds=5))
+    assert now + timedelta(seconds=5) in [a.at for a in history(session, conv, now).attempts]
+    assert judge(session, conv, draft, now).deciding_rule == "US-06"

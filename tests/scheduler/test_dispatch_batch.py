@@ -355,14 +355,14 @@ def test_groups_past_the_judgement_age_go_back_to_the_queue(
             update={"dispatch_concurrency": 2, "dispatch_group_size": 2}
         )
 
-        async def go() -> dict[str, int]:
+        async def go(at: datetime) -> dict[str, int]:
             runtime = Runtime.build(settings)
             try:
-                return (await dispatch(runtime, NOW + timedelta(hours=1), limit=8)).states
+                return (await dispatch(runtime, at, limit=8)).states
             finally:
                 await runtime.aclose()
 
-        first = asyncio.run(go())
+        first = asyncio.run(go(NOW + timedelta(hours=1)))
         group = 1 if backend == "sqlite" else 2  # SQLite sends one at a time
         assert first == {"sent": group, "requeued": 8 - group}  # the first group only
         with factory() as session:
@@ -375,7 +375,7 @@ def test_groups_past_the_judgement_age_go_back_to_the_queue(
             )
             assert not_sent == first["requeued"]
         monkeypatch.setattr(dispatcher_module, "PREPARED_MAX_AGE_SECONDS", 120.0)
-        second = asyncio.run(go())
+        second = asyncio.run(go(NOW + timedelta(hours=1, minutes=1)))  # requeued: due again
         assert second == {"sent": first["requeued"]}
         with factory() as session:
             assert session.scalar(select(func.count(SinkMessage.id))) == 8  # each once
