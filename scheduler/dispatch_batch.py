@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import Integer, String, Table, bindparam, func, select, text, update
@@ -325,9 +324,6 @@ def _conversations(
     return found
 
 
-_unsubscribe_url = lru_cache(maxsize=1024)(unsubscribe_url)  # deterministic; a borrower's
-# rows of one batch share it
-
 
 def build_draft(
     settings: Settings,
@@ -354,7 +350,7 @@ def build_draft(
         "reference": loan.reference if loan else "",
         "chat_url": link,
         "lender": settings.lender_name_zh if borrower.language == "zh" else settings.lender_name,
-        "unsubscribe_url": _unsubscribe_url(public, secret, point.id),
+        "unsubscribe_url": unsubscribe_url(public, secret, point.id),
     }
     headers = unsubscribe_headers(public, secret, point.id) if row.channel == "email" else {}
     base = Draft(

@@ -195,12 +195,18 @@ def sender_limits(runtime: Runtime) -> SenderLimits:
     return limits
 
 
-def batch_size(limits: SenderLimits, width: int, limit: int) -> int:
+def _slowest_rate(limits: SenderLimits) -> float | None:
+    """The lowest per-second rate of the rate-limited senders; None if none is."""
     limiter = limits.limiter
     rates = [r for ch, r in limiter.rates.items() if ch not in limiter.unlimited]
-    if not rates:
+    return min(rates) if rates else None
+
+
+def batch_size(limits: SenderLimits, width: int, limit: int) -> int:
+    rate = _slowest_rate(limits)
+    if rate is None:
         return limit
-    return max(width, min(limit, int(min(rates) * BATCH_SECONDS)))
+    return max(width, min(limit, int(rate * BATCH_SECONDS)))
 
 
 def group_size(limits: SenderLimits, width: int, largest: int) -> int:
@@ -208,11 +214,10 @@ def group_size(limits: SenderLimits, width: int, largest: int) -> int:
     ``GROUP_SECONDS`` (a Twilio long code at 1 a second: ``width``), up to ``largest``.
     Larger groups cost fewer transactions per message; smaller ones leave fewer
     outcomes unknown after a crash."""
-    limiter = limits.limiter
-    rates = [r for ch, r in limiter.rates.items() if ch not in limiter.unlimited]
-    if not rates:
+    rate = _slowest_rate(limits)
+    if rate is None:
         return max(width, largest)
-    return max(width, min(largest, int(min(rates) * GROUP_SECONDS)))
+    return max(width, min(largest, int(rate * GROUP_SECONDS)))
 
 
 def _claim_and_prepare(runtime: Runtime, now: datetime, size: int, expire: bool) -> Batch:

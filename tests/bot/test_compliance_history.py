@@ -55,6 +55,17 @@ def sent(
     session.flush()
 
 
+def reminder(conv: Conversation, to_address: str = "+15550000000") -> Draft:
+    return Draft(
+        conversation_id=conv.id,
+        to_address=to_address,
+        text="Demo Lender: your payment of $250.00 is 5 days late. Reply STOP to opt out.",
+        sender="bot",
+        purpose="reminder",
+        reason="test",
+    )
+
+
 def history(session: Session, conv: Conversation, now: datetime, **kw: object):  # type: ignore[no-untyped-def]
     return load_history(
         session,
@@ -187,14 +198,7 @@ def test_us06_judge_denies_the_fourth_reminder_of_the_week(session: Session, now
     conv = conversation(session, now)
     for days in (1, 3, 5):
         sent(session, conv, now - timedelta(days=days, hours=1))
-    draft = Draft(
-        conversation_id=conv.id,
-        to_address="+15550000000",
-        text="Demo Lender: your payment of $250.00 is 5 days late. Reply STOP to opt out.",
-        sender="bot",
-        purpose="reminder",
-        reason="test",
-    )
+    draft = reminder(conv)
     decision = judge(session, conv, draft, now)
     assert decision.deciding_rule == "US-06"
     assert judge(session, conv, draft, now + timedelta(days=2)).allowed  # day 5 has aged out
@@ -205,14 +209,7 @@ def test_us09_judge_uses_the_contact_point_verification(session: Session, now: d
     point = session.get_one(ContactPoint, conv.contact_point_id)
     point.verified = False
     session.flush()
-    draft = Draft(
-        conversation_id=conv.id,
-        to_address=point.address,
-        text="Demo Lender: your payment of $250.00 is 5 days late. Reply STOP to opt out.",
-        sender="bot",
-        purpose="reminder",
-        reason="test",
-    )
+    draft = reminder(conv, point.address)
     assert judge(session, conv, draft, now).deciding_rule == "US-09"
 
 
@@ -226,14 +223,7 @@ def test_us06_an_attempt_stamped_moments_after_now_counts(
     for days in (1, 3):
         sent(session, conv, now - timedelta(days=days, hours=1))
     sent(session, conv, now + timedelta(hours=1))
-    draft = Draft(
-        conversation_id=conv.id,
-        to_address="+15550000000",
-        text="Demo Lender: your payment of $250.00 is 5 days late. Reply STOP to opt out.",
-        sender="bot",
-        purpose="reminder",
-        reason="test",
-    )
+    draft = reminder(conv)
     assert judge(session, conv, draft, now).allowed  # two this week; an hour ahead is not yet
     sent(session, conv, now + timedelta(seconds=5))
     assert now + timedelta(seconds=5) in [a.at for a in history(session, conv, now).attempts]
