@@ -1,32 +1,22 @@
 """SMS through Twilio: the outbound adapter and the pure helpers the webhooks use.
 
-Outbound goes through the twilio package's async client (aiohttp underneath). Two
-details of twilio 9.x shape this module:
-
-* the Messages URL is built by the ``Api`` domain from ``client.api.base_url``
-  (``Domain.absolute_url``), so pointing that attribute at another host (a local
-  Twilio-compatible server) is all the override needs;
-* ``AsyncTwilioHttpClient`` ignores its own ``timeout`` (it passes the per-request
-  value, ``None``, to aiohttp, which then means *no timeout at all*), so
-  ``_TimedHttpClient`` applies one, with a separate connect timeout so that "never
-  reached Twilio" (retry) can be told from "may have reached Twilio" (outcome unknown).
+Outbound speaks Twilio's Messages API through ``channels.twilio_rest`` (a lean
+keep-alive HTTP/1.1 client; that module says why not the twilio package's client).
+``twilio_api_base_url`` points it at another host, a local Twilio-compatible server
+(``channels.twilio_local``) in tests and demos. The connect timeout is separate from
+the total one so that "never reached Twilio" (retry) can be told from "may have
+reached Twilio" (outcome unknown).
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
 from typing import Any, Final
 
-import aiohttp
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
-from twilio.rest import Client
 
 from bot.settings import Settings
 from channels.base import (
@@ -37,6 +27,7 @@ from channels.base import (
     SendResult,
     TransientChannelError,
 )
+from channels.twilio_rest import ApiAnswer, ConnectFailed, NoAnswer, TwilioRestClient
 
 log = logging.getLogger(__name__)
 
@@ -44,45 +35,10 @@ DEFAULT_API_BASE_URL: Final = "https://api.twilio.com"
 STATUS_CALLBACK_PATH: Final = "/channels/twilio/status"
 
 
-class _TimedHttpClient(AsyncTwilioHttpClient):
-    """``AsyncTwilioHttpClient`` that honours a total and a connect timeout."""
-
-    def __init__(self, *, timeout: float, connect_timeout: float):
-        super().__init__(timeout=timeout)
-        self.client_timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,
-        allow_redirects: bool = False,
-    ) -> Response:
-        assert self.session is not None
-        headers = dict(headers or {})
-        if auth is not None:  # by hand: aiohttp 3.14 deprecates BasicAuth
-            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-            headers["Authorization"] = f"Basic {token}"
-        kwargs: dict[str, Any] = {
-            "method": method.upper(), "url": url, "params": params, "data": data,
-            "headers": headers, "allow_redirects": allow_redirects,
-            "timeout": aiohttp.ClientTimeout(total=timeout) if timeout else self.client_timeout,
-        }
-        self.log_request(kwargs)
-        async with self.session.request(**kwargs) as response:
-            text = await response.text()
-        self.log_response(response.status, response)
-        return Response(response.status, text, response.headers)
-
-
 class TwilioSms:
     """Outbound SMS through Twilio's Messages API. Close it with ``aclose()`` (or
-    ``async with``); the aiohttp session is opened lazily on the first send, inside
-    the running event loop."""
+    ``async with``); connections are opened on the first send, inside the running
+    event loop."""
 
     name = "sms"
 
@@ -93,56 +49,58 @@ class TwilioSms:
         self.settings = settings
         self.timeout = timeout
         self.connect_timeout = min(connect_timeout, timeout)
-        self._client: Client | None = None
-        self._http: _TimedHttpClient | None = None
+        self._client: TwilioRestClient | None = None
+        sender = (
+            {"MessagingServiceSid": settings.twilio_messaging_service_sid}
+            if settings.twilio_messaging_service_sid
+            else {"From": str(settings.twilio_from_number)}
+        )
+        # Twilio's field order (To, From or MessagingServiceSid, Body, StatusCallback)
+        self._sender = sender
+        self._callback = self.status_callback_url
 
     @property
     def status_callback_url(self) -> str:
         return self.settings.effective_public_url + STATUS_CALLBACK_PATH
 
-    def _get_client(self) -> Client:
+    def _get_client(self) -> TwilioRestClient:
         if self._client is None:
-            self._http = _TimedHttpClient(timeout=self.timeout,
-                                          connect_timeout=self.connect_timeout)
-            client = Client(self.settings.twilio_account_sid, self.settings.twilio_auth_token,
-                            http_client=self._http)
-            base_url = self.settings.twilio_api_base_url.rstrip("/")
-            if base_url != DEFAULT_API_BASE_URL:
-                client.api.base_url = base_url
-                client.edge = client.region = None  # TWILIO_EDGE/REGION would rewrite the host
-            self._client = client
+            assert self.settings.twilio_account_sid and self.settings.twilio_auth_token
+            self._client = TwilioRestClient(
+                self.settings.twilio_api_base_url.rstrip("/") or DEFAULT_API_BASE_URL,
+                self.settings.twilio_account_sid,
+                self.settings.twilio_auth_token,
+                timeout=self.timeout,
+                connect_timeout=self.connect_timeout,
+            )
         return self._client
 
-    def _sender(self) -> dict[str, str]:
-        if self.settings.twilio_messaging_service_sid:
-            return {"messaging_service_sid": self.settings.twilio_messaging_service_sid}
-        assert self.settings.twilio_from_number is not None
-        return {"from_": self.settings.twilio_from_number}
-
     async def send(self, message: OutboundMessage) -> SendResult:
-        messages = self._get_client().api.v2010.account.messages
+        fields = {"To": message.to, **self._sender, "Body": message.text,
+                  "StatusCallback": self._callback}  # fmt: skip
         try:
-            instance = await messages.create_async(
-                to=message.to, body=message.text, status_callback=self.status_callback_url,
-                **self._sender(),
-            )
-        except (TwilioRestException, TwilioServiceException) as exc:
-            raise error_from_twilio(exc) from exc
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise TransientChannelError(f"Twilio connect timeout: {exc}") from exc
-        except aiohttp.ClientConnectorError as exc:  # refused, DNS, TLS handshake
+            answer = await self._get_client().create_message(fields)
+        except ConnectFailed as exc:  # refused, DNS, TLS handshake, connect timeout
             raise TransientChannelError(f"cannot reach Twilio: {exc}") from exc
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except NoAnswer as exc:
             raise OutcomeUnknownError(
-                f"Twilio request may have been accepted ({type(exc).__name__}: {exc}); "
+                f"Twilio request may have been accepted ({exc}); "
                 "check the message log before resending"
             ) from exc
-        return _result(instance)
+        if answer.status >= 400:
+            raise error_from_answer(answer)
+        if not 200 <= answer.status < 300 or not isinstance(answer.body, dict) \
+                or not answer.body.get("sid"):
+            raise OutcomeUnknownError(
+                f"Twilio answered {answer.status} without a message sid; "
+                "check the message log before resending"
+            )  # fmt: skip
+        return _result(answer.body)
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-        self._http = self._client = None
+        if self._client is not None:
+            await self._client.aclose()
+        self._client = None
 
     async def __aenter__(self) -> TwilioSms:
         return self
@@ -160,29 +118,34 @@ class TwilioSms:
 ADDRESS_EFFECT_BY_CODE = {"21610": "opted_out", "21211": "invalid", "21614": "invalid"}
 
 
-def error_from_twilio(exc: TwilioRestException | TwilioServiceException) -> ChannelError:
+def error_from_answer(answer: ApiAnswer) -> ChannelError:
+    """A Twilio error answer as a channel error: 429 and 5xx are worth retrying; any
+    other error is Twilio refusing the message."""
+    body = answer.body if isinstance(answer.body, dict) else {}
+    raw_code = body.get("code")
+    code = str(raw_code) if raw_code is not None else None
+    text = body.get("message") or body.get("detail") or body.get("title") or "no details"
+    return error_from_twilio(answer.status, code, str(text))
+
+
+def error_from_twilio(status: int, code: str | None, text: str) -> ChannelError:
     """429 and 5xx are worth retrying; any other error is Twilio refusing the message."""
-    status = int(exc.status)
-    text = exc.msg if isinstance(exc, TwilioRestException) else (exc.detail or exc.title)
-    message = f"Twilio {status} error {exc.code}: {text}"
-    code = str(exc.code) if exc.code is not None else None
+    message = f"Twilio {status} error {code}: {text}"
     if status == 429 or status >= 500:
         return TransientChannelError(message, code=code, status=status)
     effect = ADDRESS_EFFECT_BY_CODE.get(code or "")
     return PermanentChannelError(message, code=code, status=status, address_effect=effect)
 
 
-def _result(instance: Any) -> SendResult:
-    raw = {
-        "sid": instance.sid, "status": instance.status, "to": instance.to,
-        "from": instance.from_, "messaging_service_sid": instance.messaging_service_sid,
-        "num_segments": instance.num_segments, "error_code": instance.error_code,
-        "error_message": instance.error_message,
-        "date_created": instance.date_created.isoformat() if instance.date_created else None,
-    }
-    segments = int(instance.num_segments) if instance.num_segments else None
-    return SendResult(provider_message_id=instance.sid, status=instance.status or "queued",
-                      segments=segments, raw=raw)
+_RAW_FIELDS = ("sid", "status", "to", "from", "messaging_service_sid", "num_segments",
+               "error_code", "error_message", "date_created")  # fmt: skip
+
+
+def _result(body: dict[str, Any]) -> SendResult:
+    raw = {name: body.get(name) for name in _RAW_FIELDS}
+    segments = body.get("num_segments")
+    return SendResult(provider_message_id=str(body["sid"]), status=body.get("status") or "queued",
+                      segments=int(segments) if segments else None, raw=raw)  # fmt: skip
 
 
 # --- inbound: signatures, webhooks, status ordering ------------------------------------

@@ -146,11 +146,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="sends in flight")
     parser.add_argument("--workers", type=int, default=2,
                         help="dispatch worker processes (the sends in flight split among them)")
+    parser.add_argument("--channel", choices=("all", "sms", "email"), default="all",
+                        help="measure one channel only")
     args = parser.parse_args(argv)
     server = os.environ.get("ARREARS_BENCH_DATABASE_URL") or os.environ.get(
         "ARREARS_TEST_DATABASE_URL", DEFAULT_URL
     )
     ok = True
+    if args.channel in ("all", "sms"):
+        ok &= _twilio(args, server)
+    if args.channel in ("all", "email"):
+        ok &= _smtp(args, server)
+    return 0 if ok else 1
+
+
+def _twilio(args: argparse.Namespace, server: str) -> bool:
+    """The dispatcher against the local Twilio server, and that server alone."""
     port = _free_port()
     twilio = ["-m", "channels.twilio_local", "--port", str(port), "--no-callbacks",
               "--account-sid", SID, "--auth-token", TOKEN, "--log-level", "warning"]  # fmt: skip
@@ -168,8 +179,12 @@ def main(argv: list[str] | None = None) -> int:
         async def sms_close() -> None:
             await client.aclose()
 
-        ok &= measure("local Twilio server", "sms", settings, server, args.accounts,
-                      args.concurrency, args.workers, sms, sms_close)  # fmt: skip
+        return measure("local Twilio server", "sms", settings, server, args.accounts,
+                       args.concurrency, args.workers, sms, sms_close)  # fmt: skip
+
+
+def _smtp(args: argparse.Namespace, server: str) -> bool:
+    """The dispatcher against a real aiosmtpd server, and that server alone."""
     port = _free_port()
     aiosmtpd = ["-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"]
     with server_process(aiosmtpd, port):
@@ -185,9 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         async def email_close() -> None:
             await mailer.aclose()
 
-        ok &= measure("aiosmtpd server", "email", settings, server, args.accounts,
-                      args.concurrency, args.workers, email, email_close)  # fmt: skip
-    return 0 if ok else 1
+        return measure("aiosmtpd server", "email", settings, server, args.accounts,
+                       args.concurrency, args.workers, email, email_close)  # fmt: skip
 
 
 if __name__ == "__main__":
