@@ -44,6 +44,26 @@ def url_safe_timed_serializer(secret: str, salt: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt=salt, signer=_TimestampKeyOnce)
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # itsdangerous' dumps
+
+
+def may_shrink(raw: bytes) -> bool:
+    """False when zlib cannot make ``raw`` at least two bytes shorter, the saving
+    itsdangerous asks of compression; then its token carries ``raw`` as it is.
+
+    zlib.compress costs 20-60 µs even for a dozen bytes (it sets up about 256 KB of
+    state), more than the rest of a token; the dispatcher signs two per reminder, each
+    a dozen bytes of JSON that never shrinks. A zlib stream is a 2-byte header, deflate
+    data and a 4-byte checksum, so shrinking needs deflate data of at most
+    ``len(raw) - 8`` bytes. Each distinct byte value first appears as a literal. A
+    fixed-Huffman block is then at least 3 header bits, 8 bits per such literal and a
+    7-bit end code: ``d + 2`` bytes for ``d`` distinct bytes; a dynamic block at least
+    29 header bits, 2 code-length symbols, a bit per such literal and one for the end
+    code: ``(32 + d) / 8`` bytes, rounded up; a stored block is longer than ``raw``."""
+    distinct = len(set(raw))
+    return min(distinct + 2, (32 + distinct + 7) // 8) <= len(raw) - 8
+
+
 def _b64(data: bytes) -> bytes:
     return base64.urlsafe_b64encode(data).rstrip(b"=")
 
@@ -66,9 +86,12 @@ class TokenMaker:
         self._timed = timed
 
     def dumps(self, obj: Any) -> str:
-        raw = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
-        compressed = zlib.compress(raw)
-        value = b"." + _b64(compressed) if len(compressed) < len(raw) - 1 else _b64(raw)
+        raw = _JSON.encode(obj).encode()
+        value = _b64(raw)
+        if may_shrink(raw):
+            compressed = zlib.compress(raw)
+            if len(compressed) < len(raw) - 1:
+                value = b"." + _b64(compressed)
         if self._timed:
             value += b"." + _b64(struct.pack(">Q", int(time.time())).lstrip(b"\x00"))
         return (value + b"." + _b64(hmac.digest(self._key, value, "sha1"))).decode("ascii")

@@ -25,5 +25,19 @@ def format_money(amount: Decimal, currency: str) -> str:
     return f"{symbol}{text}" if symbol else f"{text} {currency}"
 
 
+_GLOBALS = dict(_ENV.globals)  # Jinja's defaults (range, dict, ...): fixed at import
+
+
 def render(template: str, /, **context: Any) -> str:
-    return _ENV.get_template(template).render(**context).strip()
+    """``template`` rendered with ``context``, stripped.
+
+    What ``Template.render`` does, less its cost: it copies the template's globals, a
+    ChainMap, into a new dict on every call, which was about half of a reminder's
+    render time. Here the globals are a plain dict merged with the context, and the
+    context is built from it shared (no second copy)."""
+    t = _ENV.get_template(template)
+    ctx = t.new_context({**_GLOBALS, **context}, shared=True)
+    try:
+        return _ENV.concat(t.root_render_func(ctx)).strip()
+    except Exception:
+        _ENV.handle_exception()

@@ -38,3 +38,29 @@ def test_another_secret_or_salt_does_not_verify() -> None:
         URLSafeTimedSerializer("t", salt="arrears-chat").loads(token)
     with pytest.raises(BadSignature):
         URLSafeTimedSerializer("s", salt="arrears-unsubscribe").loads(token)
+
+
+def test_what_may_not_shrink_never_shrinks_under_zlib() -> None:
+    """may_shrink's bound: when it says no, zlib saves less than two bytes (so the
+    skipped compression would not have been used); and it does say no to the ids the
+    dispatcher signs."""
+    import json
+    import random
+    import zlib
+
+    from bot.signing import may_shrink
+
+    rng = random.Random(5)
+    samples = [json.dumps({k: n}, separators=(",", ":")).encode()
+               for k in ("b", "c") for n in (*range(0, 3000), *range(10**6, 10**6 + 3000))]
+    samples += [bytes(rng.choice(b"ab{}:,0123456789") for _ in range(rng.randint(0, 40)))
+                for _ in range(20_000)]  # small alphabets repeat, as digits do
+    samples += [b"a" * n for n in range(60)] + [b"ab" * n for n in range(40)]
+    skipped = 0
+    for raw in samples:
+        if not may_shrink(raw):
+            skipped += 1
+            assert len(zlib.compress(raw)) >= len(raw) - 1, raw
+    assert not may_shrink(b'{"b":123456}') and not may_shrink(b'{"c":9876543}')
+    assert may_shrink(b"a" * 40) and len(zlib.compress(b"a" * 40)) < 38
+    assert skipped > 10_000
