@@ -42,29 +42,31 @@ def is_gsm7(text: str) -> bool:
     return _GSM7_ALL.issuperset(text)
 
 
-def _wide(ch: str, encoding: Encoding) -> bool:
-    return ch in GSM7_EXTENSION if encoding == "GSM-7" else ord(ch) > 0xFFFF
-
-
 def _unit_sizes(text: str, encoding: Encoding) -> list[int]:
     if encoding == "GSM-7":
         return [2 if ch in GSM7_EXTENSION else 1 for ch in text]
     return [2 if ord(ch) > 0xFFFF else 1 for ch in text]
 
 
+def _units(text: str, encoding: Encoding) -> int:
+    """Units ``text`` takes: GSM-7 septets (an extension character takes two), or
+    UTF-16 code units (a character beyond the BMP takes two); counted in C."""
+    if encoding == "GSM-7":
+        return len(text) + sum(text.count(ch) for ch in GSM7_EXTENSION)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def count_segments(text: str) -> SegmentInfo:
     """Encoding, number of SMS parts and units used by ``text`` (an empty body is one part)."""
     encoding: Encoding = "GSM-7" if is_gsm7(text) else "UCS-2"
-    if len(text) <= SINGLE_LIMIT[encoding] // 2:  # fits whatever its characters take
-        units = len(text) + sum(1 for ch in text if _wide(ch, encoding))
-        return SegmentInfo(encoding, 1, units)
-    sizes = _unit_sizes(text, encoding)
-    units = sum(sizes)
+    units = _units(text, encoding)
     if units <= SINGLE_LIMIT[encoding]:
         return SegmentInfo(encoding, 1, units)
     limit = MULTI_LIMIT[encoding]
+    if units == len(text):  # every character one unit: nothing to keep whole across parts
+        return SegmentInfo(encoding, -(-units // limit), units)
     segments, used = 1, 0
-    for size in sizes:
+    for size in _unit_sizes(text, encoding):
         if used + size > limit:
             segments, used = segments + 1, 0
         used += size
