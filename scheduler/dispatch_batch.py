@@ -28,7 +28,7 @@ from bot.accounts import AccountBalance, account_balance
 from bot.chat_links import chat_url
 from bot.compliance import Attempt, evaluate
 from bot.compliance.history import load_history
-from bot.db import one_of
+from bot.db import core, one_of
 from bot.delivery import Draft, Judged, gate_input, insert_many, outbound_of, record_judged
 from bot.models import (
     Borrower,
@@ -105,7 +105,7 @@ def claim_batch(
             pick = pick.where(~one_of(OutboxRow.borrower_id, busy))
         if postgres:
             pick = pick.with_for_update(skip_locked=True)
-        picked = list(dict.fromkeys(session.scalars(pick)))
+        picked = list(dict.fromkeys(core(session).scalars(pick)))
         if not postgres or not picked:
             borrowers = picked
             break
@@ -135,7 +135,7 @@ def claim_batch(
     )
     if postgres:
         stmt = stmt.with_for_update(skip_locked=True)
-    rows = [RowFacts(*r[:8], attempts=r[8] + 1) for r in session.execute(stmt)]
+    rows = [RowFacts(*r[:8], attempts=r[8] + 1) for r in core(session).execute(stmt)]
     if rows and mark:
         session.execute(
             update(OutboxRow)
@@ -187,7 +187,9 @@ def _balances(session: Session, borrower_ids: list[int], now: datetime) -> dict[
         .where(one_of(Loan.borrower_id, borrower_ids))
         .order_by(Loan.id)  # Borrower.loans' order: the first loan's currency is the account's
     )
-    for borrower_id, loan_id, reference, currency, zone, grace, status in session.execute(stmt):
+    for borrower_id, loan_id, reference, currency, zone, grace, status in core(
+        session
+    ).execute(stmt):
         loan = _Loan(loan_id, reference, currency, zone, grace, status)
         loans[loan.id] = loan
         accounts[borrower_id].loans.append(loan)
@@ -201,7 +203,7 @@ def _balances(session: Session, borrower_ids: list[int], now: datetime) -> dict[
         unpaid = select(Installment.loan_id, Installment.due_date, owed).where(
             one_of(Installment.loan_id, loans), owed > 0
         )
-        for loan_id, due, outstanding in session.execute(unpaid):
+        for loan_id, due, outstanding in core(session).execute(unpaid):
             loans[loan_id].installments.append(_Installment(due, outstanding))
     # account_balance reads only the attributes these plain values carry
     return {b: account_balance(cast(Borrower, a), now) for b, a in accounts.items()}
@@ -238,7 +240,7 @@ def _borrowers(session: Session, ids: list[int]) -> dict[int, Borrower]:
         b.id, b.full_name, b.language, b.timezone, b.jurisdiction, b.cease_reason
     ).where(one_of(b.id, ids))
     # gate_input and build_draft read only the attributes _Borrower carries
-    return {row[0]: cast(Borrower, _Borrower(*row)) for row in session.execute(stmt)}
+    return {row[0]: cast(Borrower, _Borrower(*row)) for row in core(session).execute(stmt)}
 
 
 def _points(session: Session, ids: set[int]) -> dict[int, ContactPoint]:
@@ -246,13 +248,15 @@ def _points(session: Session, ids: set[int]) -> dict[int, ContactPoint]:
     stmt = select(p.id, p.address, p.consent, p.opted_out_at, p.verified, p.invalid).where(
         one_of(p.id, ids)
     )
-    return {row[0]: cast(ContactPoint, _Point(*row)) for row in session.execute(stmt)}
+    return {row[0]: cast(ContactPoint, _Point(*row)) for row in core(session).execute(stmt)}
 
 
 def _suspensions(session: Session, borrower_ids: list[int]) -> dict[int, str]:
     found: dict[int, str] = {}
     for reason, (col, cond) in SUSPENSIONS.items():
-        for borrower_id in session.scalars(select(col).where(cond, one_of(col, borrower_ids))):
+        for borrower_id in core(session).scalars(
+            select(col).where(cond, one_of(col, borrower_ids))
+        ):
             found.setdefault(borrower_id, reason)  # the first reason, as suspension_reason
     return found
 
@@ -294,7 +298,9 @@ def _conversations(
         )
         .order_by(Conversation.id.desc())
     )
-    for conv_id, borrower_id, point_id, channel, status, language in session.execute(stmt):
+    for conv_id, borrower_id, point_id, channel, status, language in core(
+        session
+    ).execute(stmt):
         conversation = _Conversation(
             conv_id, cast(int, borrower_id), point_id, channel, status, language
         )

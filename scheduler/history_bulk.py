@@ -24,7 +24,7 @@ from bot.compliance.history import (
     _aware,
 )
 from bot.compliance.model import BOT_TURNS, PROACTIVE, Attempt, ContactHistory
-from bot.db import one_of
+from bot.db import core, one_of
 from bot.models import Conversation, GateDecision, Message, OutboxRow
 
 
@@ -77,7 +77,7 @@ def load_batch_history(
             proactive,
         )
     )
-    for borrower_id, at, channel, point in session.execute(sent):
+    for borrower_id, at, channel, point in core(session).execute(sent):
         history.add_attempt(borrower_id, Attempt(at, channel, point))
 
     when = func.coalesce(OutboxRow.sent_at, OutboxRow.claimed_at)
@@ -91,7 +91,7 @@ def load_batch_history(
         when > since,
         when <= now + CLOCK_SKEW,
     )
-    for borrower_id, at, channel, point in session.execute(outbox):
+    for borrower_id, at, channel, point in core(session).execute(outbox):
         if at is not None:
             history.add_attempt(borrower_id, Attempt(_aware(at), channel, point))
 
@@ -115,7 +115,7 @@ def load_batch_history(
         )
         .group_by(Conversation.borrower_id)
     )
-    for borrower_id, at in session.execute(last):
+    for borrower_id, at in core(session).execute(last):
         if borrower_id is not None and at is not None:
             history.last_conversation[borrower_id] = _aware(at)
 
@@ -133,5 +133,5 @@ def load_batch_history(
             )
             .distinct()
         )
-        history.bot_spoke_in = set(session.scalars(spoke))
+        history.bot_spoke_in = set(core(session).scalars(spoke))
     return history
