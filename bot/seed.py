@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import random
 import time as _time
+from bisect import bisect
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import lru_cache
+from itertools import accumulate
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -482,6 +484,79 @@ def amortize(
     return rows
 
 
+def amortize_cents(principal: Decimal, annual_rate: Decimal, months: int) -> list[tuple[int, int]]:
+    """``amortize``'s schedule in integer cents, computed as it is (a test compares them)
+    at a fraction of the cost: the COPY seeder wants cents, for a memo of their text.
+
+    Each month's interest is ``balance * r`` rounded half up to the cent (after Decimal's
+    rounding to 34 digits, which moves it by less than 1e-20 cents). A float product is
+    within 1e-15 of it, relatively: unless its fraction of a cent lies near one half, the
+    float rounds to the same cent; near one half the month is left to Decimal.
+    """
+    if months < 1 or principal < 0 or annual_rate < 0:
+        return [(_cents(p), _cents(i)) for p, i in amortize(principal, annual_rate, months)]
+    r, factor = _annuity(annual_rate, months)
+    with localcontext() as ctx:
+        ctx.prec = 34
+        principal = principal.quantize(CENT, ROUND_HALF_UP)
+        if r == 0:
+            payment = _cents((principal / months).quantize(CENT, ROUND_HALF_UP))
+        else:
+            payment = _cents((principal * r / factor).quantize(CENT, ROUND_HALF_UP))
+    rate = float(r)
+    balance = _cents(principal)
+    near = (balance * rate + 1.0) * _NEAR_HALF  # balances only fall
+    rows: list[tuple[int, int]] = []
+    append = rows.append
+    for _ in range(months - 1):
+        product = balance * rate
+        interest = int(product)
+        half = product - interest - 0.5
+        if -near < half < near:
+            interest = _interest_cents(balance, r)
+        elif half >= 0:
+            interest += 1
+        part = payment - interest
+        if part < 0:
+            part = 0
+        if part > balance:
+            part = balance
+        balance -= part
+        append((part, interest))
+    product = balance * rate
+    interest = int(product)
+    half = product - interest - 0.5
+    if -near < half < near:
+        interest = _interest_cents(balance, r)
+    elif half >= 0:
+        interest += 1
+    append((balance, interest))
+    return rows
+
+
+def _interest_cents(balance: int, r: Decimal) -> int:
+    """One month's interest on ``balance`` cents as amortize computes it."""
+    with localcontext() as ctx:
+        ctx.prec = 34
+        return _cents((Decimal(balance) / 100 * r).quantize(CENT, ROUND_HALF_UP))
+
+
+_NEAR_HALF = 1e-13  # relative: ~400 times a float product's rounding error (2 ** -52)
+
+
+def _cents(amount: Decimal) -> int:
+    return int(amount.scaleb(2))
+
+
+def partial_cents(amount_due: int, percent: int) -> int:
+    """loan_plan's partial payment in cents: ``percent`` of ``amount_due`` rounded half
+    even (Decimal's default), at least a cent and a cent short of the amount due."""
+    paid, rest = divmod(amount_due * percent, 100)
+    if rest > 50 or (rest == 50 and paid % 2):
+        paid += 1
+    return min(max(paid, 1), amount_due - 1)
+
+
 @lru_cache(maxsize=1 << 12)
 def _annuity(annual_rate: Decimal, months: int) -> tuple[Decimal, Decimal]:
     """The monthly rate and ``1 - (1 + r) ** -months`` at 34 digits (a few hundred
@@ -568,6 +643,10 @@ class AccountPlan:
     loans: tuple[LoanPlan, ...]
 
 
+_STAGE_CUM = tuple(accumulate(STAGE_WEIGHTS))  # what rng.choices computes on each call
+_STAGE_TOTAL = _STAGE_CUM[-1] + 0.0
+_SECOND_WEIGHTS = (6, 1, 1, 1, 1, 1)  # a second loan's stage, up to the first's
+_SECOND_CUM = tuple(tuple(accumulate(_SECOND_WEIGHTS[: k + 1])) for k in range(len(STAGES)))
 _SCORE_MEAN = {"current": 700, "pre_due": 680, "M1": 640, "M2": 610, "M3": 590, "M4+": 560}
 _TERMS = (6, 9, 12, 12, 18, 24, 24, 36, 36) + tuple(range(6, 37))
 _US_METHODS = ("ach", "ach", "debit_card", "bank_transfer")
@@ -579,13 +658,15 @@ def _heads(rng_seed: int, block: int, stop: int) -> list[tuple[str, str]]:
     own short stream: cheap to run ahead, so every block knows how many US and CN
     accounts (phone numbers) come before it without planning them."""
     rng = random.Random(f"{rng_seed}/{block}/head")
+    random_ = rng.random
     heads = []
     for i in range(block * BLOCK, stop):
         if i < 2 * len(STAGES):  # every stage in both jurisdictions, whatever n is
             heads.append((STAGES[i // 2], ("us", "cn")[i % 2]))
         else:
-            stage = rng.choices(STAGES, weights=STAGE_WEIGHTS)[0]
-            heads.append((stage, "us" if rng.random() < 0.55 else "cn"))
+            # rng.choices(STAGES, weights=STAGE_WEIGHTS)[0], without its setup per call
+            stage = STAGES[bisect(_STAGE_CUM, random_() * _STAGE_TOTAL, 0, len(STAGES) - 1)]
+            heads.append((stage, "us" if random_() < 0.55 else "cn"))
     return heads
 
 
@@ -614,12 +695,72 @@ def plan_block(spec: BlockSpec, now: datetime, rng_seed: int = 42) -> list[Accou
     """The plans of one block: depends only on the block, ``now`` and ``rng_seed``, so
     blocks may be planned in any order, in several processes."""
     planner = _Planner(now, rng_seed, spec.block)
+    return [planner.account_plan(draw) for draw in draw_block(spec, now, rng_seed, planner)]
+
+
+def draw_block(
+    spec: BlockSpec, now: datetime, rng_seed: int = 42, planner: _Planner | None = None
+) -> list[AccountDraw]:
+    """What ``plan_block`` plans, as drawn: installments and payments not yet spelled out
+    (the COPY seeder writes its rows straight from these)."""
+    if planner is None:
+        planner = _Planner(now, rng_seed, spec.block)
     planner.us_count, planner.cn_count = spec.us_start, spec.cn_start
     heads = _heads(rng_seed, spec.block, spec.stop)
     return [
         planner.account(i, stage, jurisdiction)
         for i, (stage, jurisdiction) in zip(range(spec.start, spec.stop), heads, strict=True)
     ]
+
+
+class LoanDraw(NamedTuple):
+    """One loan as the planner drew it: a LoanPlan whose installments and payments are
+    given by the draws that make them (a tuple: ~1.15 per account)."""
+
+    reference: str
+    currency: str
+    principal: Decimal
+    annual_rate: Decimal
+    timezone: str
+    profile: str
+    grace_days: int
+    opened_on: date
+    stage: str
+    dpd: int
+    term: int
+    paid: int  # installments 1..paid are paid in full, each by one payment
+    day_of_month: int  # the due dates' day (clamped to each month's last)
+    #: due dates by month offset from the oldest unpaid installment's, ``DUE_ZERO`` first:
+    #: installment ``n`` (0-based) falls due on ``dues[DUE_ZERO - paid + n]``
+    dues: tuple[date, ...]
+    #: (local day, local minute of the day, method) of each paid installment's payment
+    receipts: list[tuple[date, int, str]]
+    #: (percent of the amount due, local day, local minute, method) of the partial
+    #: payment on installment paid + 1, if any
+    partial: tuple[int, date, int, str] | None
+
+
+class AccountDraw(NamedTuple):
+    """One account as the planner drew it (see AccountPlan): the contact points as their
+    fields, the loans as LoanDraws."""
+
+    number: int  # AccountPlan.index (a tuple's "index" is a method)
+    external_ref: str
+    full_name: str
+    language: str
+    timezone: str
+    jurisdiction: str
+    birth_year: int
+    id_last4: str
+    credit_score: int
+    stage: str
+    created_at: datetime
+    phone: str
+    sms_opted_out_at: datetime | None
+    sms_invalid: bool
+    email: str | None  # None: no email contact point
+    email_verified: bool
+    loans: tuple[LoanDraw, ...]
 
 
 #: at_local's shortcut covers these local hours (payments are received from 7 to 21 h,
@@ -629,10 +770,57 @@ _CLOCK = tuple(timedelta(minutes=m) for m in range(24 * 60))
 _NO_BASE = datetime.min.replace(tzinfo=UTC)
 _SHIFT = tuple(timedelta(days=d) for d in range(-5, 4))  # a payment's days around its due date
 _ONE_DAY = timedelta(days=1)
-_DAY_BASE: dict[tuple[date, str], datetime] = {}  # _Planner.at_local's memo
+_DAY_BASE: dict[tuple[date, str], datetime] = {}  # day_base's memo
+_ZONES: dict[str, ZoneInfo] = {}
+DUE_ZERO = max(_TERMS)  # a loan's due dates run from DUE_ZERO months before its oldest
+# unpaid installment's (the month before the first, when the loan opened) to DUE_ZERO - 1 after
+if len(_US_METHODS) != 4 or len(_CN_METHODS) != 4:
+    raise RuntimeError("_Planner.loan draws a payment method with getrandbits(3) < 4")
 
 _add_months = lru_cache(maxsize=1 << 16)(add_months)  # a few thousand distinct calls,
 # each repeated for many loans: calendar.monthrange is most of a loan's planning time
+
+
+@lru_cache(maxsize=1 << 14)
+def _dues(oldest_due: date, day_of_month: int) -> tuple[date, ...]:
+    """The monthly due dates on ``day_of_month`` around ``oldest_due`` (see LoanDraw.dues):
+    a few thousand distinct pairs, each shared by hundreds of loans."""
+    return tuple(add_months(oldest_due, k - DUE_ZERO, day_of_month) for k in range(2 * DUE_ZERO))
+
+
+def _zone(tz: str) -> ZoneInfo:
+    z = _ZONES.get(tz)
+    if z is None:
+        z = _ZONES[tz] = ZoneInfo(tz)
+    return z
+
+
+def day_base(d: date, tz: str) -> datetime:
+    """Local midnight of ``d`` in UTC as the offset between _BASE_FROM and _BASE_UNTIL
+    o'clock has it (``_NO_BASE`` when the offset changes in those hours): adding the time
+    of day to it is what combine + astimezone give, at a fraction of the cost. Memoized."""
+    base = _DAY_BASE.get((d, tz))
+    if base is not None:
+        return base
+    zone = _zone(tz)
+    first = datetime.combine(d, time(_BASE_FROM), tzinfo=zone).astimezone(UTC)
+    last = datetime.combine(d, time(_BASE_UNTIL, 59), tzinfo=zone).astimezone(UTC)
+    base = first - _CLOCK[_BASE_FROM * 60]
+    if last - base != _CLOCK[_BASE_UNTIL * 60 + 59]:
+        base = _NO_BASE
+    if len(_DAY_BASE) > 200_000:
+        _DAY_BASE.clear()
+    _DAY_BASE[(d, tz)] = base
+    return base
+
+
+def at_local(d: date, tz: str, hour: int, minute: int) -> datetime:
+    """``d`` at ``hour:minute`` local time in ``tz``, in UTC."""
+    if _BASE_FROM <= hour <= _BASE_UNTIL:
+        base = day_base(d, tz)
+        if base is not _NO_BASE:
+            return base + _CLOCK[hour * 60 + minute]
+    return datetime.combine(d, time(hour, minute), tzinfo=_zone(tz)).astimezone(UTC)
 
 
 class _Planner:
@@ -643,45 +831,17 @@ class _Planner:
         self.rng = random.Random(f"{rng_seed}/{block}")
         self.us_count = 0
         self.cn_count = 0
-        self.zones: dict[str, ZoneInfo] = {}
-        self.day_base = _DAY_BASE  # shared by the blocks a process plans: a pure function
         self.today: dict[str, date] = {}
         # randint(a, b) is a + _randbelow(b - a + 1) and choice(s) is s[_randbelow(len(s))]
         # in CPython's random; calling it directly skips two Python call layers per draw
         # (tests pin the plans, so a different random module would be noticed)
         self.below: Callable[[int], int] = self.rng._randbelow  # type: ignore[attr-defined]
 
-    def zone(self, tz: str) -> ZoneInfo:
-        z = self.zones.get(tz)
-        if z is None:
-            z = self.zones[tz] = ZoneInfo(tz)
-        return z
+    at_local = staticmethod(at_local)
 
-    def at_local(self, d: date, tz: str, hour: int, minute: int) -> datetime:
-        """``d`` at ``hour:minute`` local time in ``tz``, in UTC."""
-        base = self.day_base.get((d, tz))
-        if base is None:
-            base = self.day_base[(d, tz)] = self._day_base(d, tz)
-        if base is not _NO_BASE and _BASE_FROM <= hour <= _BASE_UNTIL:
-            return base + _CLOCK[hour * 60 + minute]
-        return datetime.combine(d, time(hour, minute), tzinfo=self.zone(tz)).astimezone(UTC)
-
-    def _day_base(self, d: date, tz: str) -> datetime:
-        """Local midnight of ``d`` in UTC as the offset between _BASE_FROM and _BASE_UNTIL
-        o'clock has it (``_NO_BASE`` when the offset changes in those hours): adding the
-        time of day to it is what combine + astimezone give, at a fraction of the cost."""
-        zone = self.zone(tz)
-        first = datetime.combine(d, time(_BASE_FROM), tzinfo=zone).astimezone(UTC)
-        last = datetime.combine(d, time(_BASE_UNTIL, 59), tzinfo=zone).astimezone(UTC)
-        base = first - _CLOCK[_BASE_FROM * 60]
-        if last - base != _CLOCK[_BASE_UNTIL * 60 + 59]:
-            return _NO_BASE
-        if len(self.day_base) > 200_000:
-            self.day_base.clear()
-        return base
-
-    def account(self, i: int, stage: str, jurisdiction: str) -> AccountPlan:
+    def account(self, i: int, stage: str, jurisdiction: str) -> AccountDraw:
         rng = self.rng
+        below = self.below
         ref = f"SYN-{i + 1:07d}"
         if jurisdiction == "us":
             phone, tz = us_phone(self.us_count)
@@ -692,97 +852,90 @@ class _Planner:
             phone, tz = cn_phone(self.cn_count), "Asia/Shanghai"
             self.cn_count += 1
             language, currency = "zh", "CNY"
-        if language == "zh":
-            (sur, sur_py), (given, given_py) = rng.choice(CN_SURNAMES), rng.choice(CN_GIVEN_NAMES)
+        if language == "zh":  # rng.choice, as below
+            sur, sur_py = CN_SURNAMES[below(len(CN_SURNAMES))]
+            given, given_py = CN_GIVEN_NAMES[below(len(CN_GIVEN_NAMES))]
             full_name, local_part = sur + given, f"{given_py}.{sur_py}"
         else:
-            first, last = rng.choice(US_FIRST_NAMES), rng.choice(US_LAST_NAMES)
+            first = US_FIRST_NAMES[below(len(US_FIRST_NAMES))]
+            last = US_LAST_NAMES[below(len(US_LAST_NAMES))]
             full_name, local_part = f"{first} {last}", f"{first}.{last}"
         domain = US_EMAIL_DOMAIN if jurisdiction == "us" else CN_EMAIL_DOMAIN
         email = f"{local_part.lower()}{i + 1}@{domain}"
 
         birth_year = round(rng.triangular(1955, 2003, 1986))
-        id_last4 = f"{rng.randrange(10_000):04d}"
+        id_last4 = f"{below(10_000):04d}"  # rng.randrange(10_000)
         mean = _SCORE_MEAN[stage]
         if jurisdiction == "us":
             score = min(850, max(300, round(rng.gauss(mean, 60))))
         else:  # a 350-950 band, as Chinese consumer scores use
             score = min(950, max(350, round(rng.gauss(mean + 40, 70))))
 
-        loans = [self.loan(f"{ref}-L1", stage, jurisdiction, currency, tz)]
+        first_loan = self.loan(f"{ref}-L1", stage, jurisdiction, currency, tz)
+        opened_on = first_loan.opened_on
         if rng.random() < 0.15:
-            idx = STAGES.index(stage)
-            second = rng.choices(STAGES[: idx + 1], weights=(6, 1, 1, 1, 1, 1)[: idx + 1])[0]
-            loans.append(self.loan(f"{ref}-L2", second, jurisdiction, currency, tz))
-        created_at = self.at_local(min(loan.opened_on for loan in loans), tz, 10, 0)
+            # rng.choices(STAGES[: k + 1], weights=_SECOND_WEIGHTS[: k + 1])[0], inlined
+            cum = _SECOND_CUM[STAGES.index(stage)]
+            second = STAGES[bisect(cum, rng.random() * (cum[-1] + 0.0), 0, len(cum) - 1)]
+            second_loan = self.loan(f"{ref}-L2", second, jurisdiction, currency, tz)
+            loans: tuple[LoanDraw, ...] = (first_loan, second_loan)
+            opened_on = min(opened_on, second_loan.opened_on)
+        else:
+            loans = (first_loan,)
+        created_at = at_local(opened_on, tz, 10, 0)
 
-        contacts = [self.sms(phone, created_at)]
-        if rng.random() < 0.70:
-            contacts.append(
-                ContactPlan(
-                    "email",
-                    email,
-                    verified=rng.random() < 0.85,
-                    consent=True,
-                    opted_out_at=None,
-                    invalid=False,
-                )
-            )
-        return AccountPlan(
-            index=i,
-            external_ref=ref,
-            full_name=full_name,
-            language=language,
-            timezone=tz,
-            jurisdiction=jurisdiction,
-            birth_year=birth_year,
-            id_last4=id_last4,
-            credit_score=score,
-            stage=stage,
-            created_at=created_at,
-            contacts=tuple(contacts),
-            loans=tuple(loans),
-        )
-
-    def sms(self, phone: str, created_at: datetime) -> ContactPlan:
-        u = self.rng.random()
+        u = rng.random()  # the SMS contact point
         opted_out_at = None
         if u < 0.03:
             opted_out_at = max(
-                created_at + timedelta(days=1),
-                self.now
-                - timedelta(days=self.rng.randint(1, 20), minutes=self.rng.randint(0, 1439)),
+                created_at + _ONE_DAY,
+                self.now - timedelta(days=rng.randint(1, 20), minutes=rng.randint(0, 1439)),
             )
-        return ContactPlan(
-            "sms",
+        email_verified, has_email = False, rng.random() < 0.70
+        if has_email:
+            email_verified = rng.random() < 0.85
+        return AccountDraw(
+            i,
+            ref,
+            full_name,
+            language,
+            tz,
+            jurisdiction,
+            birth_year,
+            id_last4,
+            score,
+            stage,
+            created_at,
             phone,
-            verified=True,
-            consent=True,
-            opted_out_at=opted_out_at,
-            invalid=0.03 <= u < 0.05,
+            opted_out_at,
+            0.03 <= u < 0.05,
+            email if has_email else None,
+            email_verified,
+            loans,
         )
 
-    def loan(self, ref: str, stage: str, jurisdiction: str, currency: str, tz: str) -> LoanPlan:
+    def loan(self, ref: str, stage: str, jurisdiction: str, currency: str, tz: str) -> LoanDraw:
         rng = self.rng
+        below = self.below
         if jurisdiction == "us":
             principal = Decimal(round(rng.triangular(1_000, 25_000, 6_000), -2))
             rate = Decimal(round(rng.triangular(6, 36, 15))) / 100
-            grace = rng.randint(0, 5)
+            grace = below(6)  # rng.randint(0, 5)
             methods = _US_METHODS
         else:
             principal = Decimal(round(rng.triangular(5_000, 200_000, 30_000), -2))
             rate = Decimal(round(rng.triangular(6, 36, 12))) / 100
-            grace = 3 if rng.random() < 0.8 else rng.choice((0, 1, 2, 5))
+            grace = 3 if rng.random() < 0.8 else (0, 1, 2, 5)[below(4)]
             methods = _CN_METHODS
         principal, rate = principal.quantize(CENT), rate.quantize(CENT)
-        term = rng.choice(_TERMS)
+        term = _TERMS[below(len(_TERMS))]
 
         lo, hi = STAGE_DPD[stage]
         if stage == "M1":
             lo = grace + 1  # inside the grace period days_past_due reports 0 (pre_due)
         if stage == "M4+":
             hi = 180 if rng.random() < 0.7 else hi
-        dpd = rng.randint(lo, hi)
+        dpd = lo + below(hi - lo + 1)
 
         today = self.today.get(tz)
         if today is None:
@@ -791,69 +944,142 @@ class _Planner:
         day_of_month = oldest_due.day
         if oldest_due.day == _month_days(oldest_due.year, oldest_due.month) and rng.random() < 0.5:
             day_of_month = 31  # a month-end loan: due dates clamp to each month's last day
-        paid = rng.randint(0, term - 1)  # installments already paid in full
-        first_offset = -paid  # months from oldest_due to installment 1
+        paid = below(term)  # installments already paid in full
+        dues = _dues(oldest_due, day_of_month)
 
-        schedule = amortize(principal, rate, term)
-        installments: list[InstallmentPlan] = []
-        payments: list[PaymentPlan] = []
-        # The paid installments: the same draws as rng.randint(-5, 3), randint(7, 21),
-        # randint(0, 59) and choice(methods), in that order, without their call layers.
-        below, at_local, add_months_ = self.below, self.at_local, _add_months
-        day_base, clock = self.day_base, _CLOCK
-        yesterday = today - _ONE_DAY
-        for n, (part, interest) in enumerate(schedule[:paid]):
-            seq = n + 1
-            due = add_months_(oldest_due, first_offset + n, day_of_month)
-            amount_due = part + interest
-            received = due + _SHIFT[below(9)]
+        # The paid installments' payments: the draws of rng.randint(-5, 3), randint(7, 21),
+        # randint(0, 59) and choice(methods), in that order, each as CPython 3.11's
+        # _randbelow_with_getrandbits(n) makes it (getrandbits(n.bit_length()) until
+        # below n), inlined: this loop is most of the planning time.
+        getrandbits = rng.getrandbits
+        shifts, yesterday = _SHIFT, today - _ONE_DAY
+        receipts: list[tuple[date, int, str]] = []
+        append = receipts.append
+        for due in dues[DUE_ZERO - paid : DUE_ZERO]:
+            shift = getrandbits(4)
+            while shift >= 9:
+                shift = getrandbits(4)
+            hour = getrandbits(4)
+            while hour >= 15:
+                hour = getrandbits(4)
+            minute = getrandbits(6)
+            while minute >= 60:
+                minute = getrandbits(6)
+            method = getrandbits(3)
+            while method >= 4:
+                method = getrandbits(3)
+            received = due + shifts[shift]
             if received > yesterday:
                 received = yesterday
-            hour = 7 + below(15)
-            minute = below(60)
-            base = day_base.get((received, tz))  # at_local inlined: 7-21 h is in its window
-            if base is None or base is _NO_BASE:
-                received_at = at_local(received, tz, hour, minute)
-            else:
-                received_at = base + clock[hour * 60 + minute]
-            payments.append(
-                PaymentPlan(seq, amount_due, received_at, methods[below(4)], f"PAY-{ref}-{seq:02d}")
-            )
-            installments.append(InstallmentPlan(seq, due, part, interest, amount_due))
-        for n, (part, interest) in enumerate(schedule[paid:], paid):
-            seq = n + 1
-            due = add_months_(oldest_due, first_offset + n, day_of_month)
-            amount_paid = ZERO
-            if seq == paid + 1 and dpd > 0 and rng.random() < 0.30:
-                amount_due = part + interest
-                share = Decimal(rng.randint(10, 70)) / 100
-                amount_paid = min(max((amount_due * share).quantize(CENT), CENT), amount_due - CENT)
-                received = oldest_due + timedelta(days=rng.randint(0, dpd - 1))
-                payments.append(
-                    PaymentPlan(
-                        seq,
-                        amount_paid,
-                        self.at_local(received, tz, rng.randint(7, 21), rng.randint(0, 59)),
-                        rng.choice(methods),
-                        f"PAY-{ref}-{seq:02d}P",
-                    )
-                )
-            installments.append(InstallmentPlan(seq, due, part, interest, amount_paid))
+            append((received, (7 + hour) * 60 + minute, methods[method]))
+        partial = None
+        if dpd > 0 and rng.random() < 0.30:  # a partial payment on the oldest unpaid one
+            percent = rng.randint(10, 70)
+            received = oldest_due + timedelta(days=rng.randint(0, dpd - 1))
+            hour = rng.randint(7, 21)
+            partial = (percent, received, hour * 60 + rng.randint(0, 59), rng.choice(methods))
 
-        return LoanPlan(
-            reference=ref,
-            currency=currency,
-            principal=principal,
-            annual_rate=rate,
-            timezone=tz,
-            profile=jurisdiction,
-            grace_days=grace,
-            opened_on=_add_months(oldest_due, first_offset - 1, day_of_month),
-            stage=stage,
-            dpd=dpd,
-            installments=tuple(installments),
-            payments=tuple(payments),
+        return LoanDraw(
+            ref,
+            currency,
+            principal,
+            rate,
+            tz,
+            jurisdiction,
+            grace,
+            dues[DUE_ZERO - paid - 1],
+            stage,
+            dpd,
+            term,
+            paid,
+            day_of_month,
+            dues,
+            receipts,
+            partial,
         )
+
+    def account_plan(self, draw: AccountDraw) -> AccountPlan:
+        contacts = [
+            ContactPlan(
+                "sms",
+                draw.phone,
+                verified=True,
+                consent=True,
+                opted_out_at=draw.sms_opted_out_at,
+                invalid=draw.sms_invalid,
+            )
+        ]
+        if draw.email is not None:
+            contacts.append(
+                ContactPlan(
+                    "email",
+                    draw.email,
+                    verified=draw.email_verified,
+                    consent=True,
+                    opted_out_at=None,
+                    invalid=False,
+                )
+            )
+        return AccountPlan(
+            index=draw.number,
+            external_ref=draw.external_ref,
+            full_name=draw.full_name,
+            language=draw.language,
+            timezone=draw.timezone,
+            jurisdiction=draw.jurisdiction,
+            birth_year=draw.birth_year,
+            id_last4=draw.id_last4,
+            credit_score=draw.credit_score,
+            stage=draw.stage,
+            created_at=draw.created_at,
+            contacts=tuple(contacts),
+            loans=tuple(loan_plan(d) for d in draw.loans),
+        )
+
+
+def loan_plan(draw: LoanDraw) -> LoanPlan:
+    """The LoanPlan ``draw`` describes, installments and payments spelled out."""
+    ref, tz, paid = draw.reference, draw.timezone, draw.paid
+    schedule = amortize(draw.principal, draw.annual_rate, draw.term)
+    dues = draw.dues[DUE_ZERO - paid :]
+    installments: list[InstallmentPlan] = []
+    payments: list[PaymentPlan] = []
+    for n, ((part, interest), (received, minute, method)) in enumerate(
+        zip(schedule, draw.receipts, strict=False)
+    ):
+        seq = n + 1
+        amount_due = part + interest
+        received_at = at_local(received, tz, minute // 60, minute % 60)
+        payments.append(PaymentPlan(seq, amount_due, received_at, method, f"PAY-{ref}-{seq:02d}"))
+        installments.append(InstallmentPlan(seq, dues[n], part, interest, amount_due))
+    for n in range(paid, draw.term):
+        seq = n + 1
+        part, interest = schedule[n]
+        amount_paid = ZERO
+        if n == paid and draw.partial is not None:
+            percent, received, minute, method = draw.partial
+            amount_due = part + interest
+            share = Decimal(percent) / 100
+            amount_paid = min(max((amount_due * share).quantize(CENT), CENT), amount_due - CENT)
+            received_at = at_local(received, tz, minute // 60, minute % 60)
+            payments.append(
+                PaymentPlan(seq, amount_paid, received_at, method, f"PAY-{ref}-{seq:02d}P")
+            )
+        installments.append(InstallmentPlan(seq, dues[n], part, interest, amount_paid))
+    return LoanPlan(
+        reference=ref,
+        currency=draw.currency,
+        principal=draw.principal,
+        annual_rate=draw.annual_rate,
+        timezone=tz,
+        profile=draw.profile,
+        grace_days=draw.grace_days,
+        opened_on=draw.opened_on,
+        stage=draw.stage,
+        dpd=draw.dpd,
+        installments=tuple(installments),
+        payments=tuple(payments),
+    )
 
 
 def plan_accounts(n: int, now: datetime, rng_seed: int = 42) -> Iterator[AccountPlan]:

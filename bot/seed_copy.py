@@ -34,24 +34,33 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from itertools import islice
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from bot.seed import (
+    _BASE_FROM,
+    _BASE_UNTIL,
+    _NO_BASE,
+    DUE_ZERO,
     STAGES,
     VERIFY_SAMPLE,
-    AccountPlan,
+    AccountDraw,
     BlockSpec,
+    LoanDraw,
     SeedConflictError,
     SeedSummary,
+    _zone,
+    amortize_cents,
+    at_local,
     block_specs,
+    day_base,
+    draw_block,
+    partial_cents,
     plan_accounts,
-    plan_block,
     verify_sample,
 )
 
@@ -149,13 +158,17 @@ LOANS_PER_ACCOUNT = 2
 
 
 class _Encoder:
-    """Turns plans into COPY text, with memos for the slow str() of dates and times."""
+    """Turns drawn accounts into COPY text. Installments and payments (~35 rows an
+    account) are written straight from the draws, from memoized pieces of text: money
+    by cents, due dates by loan calendar, receipt times by local day."""
 
     def __init__(self, ids: _Ids) -> None:
         self.ids = ids
         self.dates: dict[date, str] = {}
         self.loan_created: dict[tuple[date, str], str] = {}
-        self.zones: dict[str, ZoneInfo] = {}
+        self.due_texts: dict[tuple[date, int], tuple[str, ...]] = {}
+        #: (day, zone) -> (UTC minute of local midnight, its UTC day, the day after)
+        self.stamps: dict[tuple[date, str], tuple[int, str, str]] = {}
 
     def day(self, d: date) -> str:
         s = self.dates.get(d)
@@ -170,17 +183,39 @@ class _Encoder:
         key = (opened_on, tz)
         s = self.loan_created.get(key)
         if s is None:
-            zone = self.zones.get(tz)
-            if zone is None:
-                zone = self.zones[tz] = ZoneInfo(tz)
-            s = self.loan_created[key] = str(datetime.combine(opened_on, time(10), tzinfo=zone))
+            opened_at = datetime.combine(opened_on, time(10), tzinfo=_zone(tz))
+            s = self.loan_created[key] = str(opened_at)
             if len(self.loan_created) > 100_000:
                 self.loan_created.clear()
         return s
 
-    def chunk(self, plans: Sequence[AccountPlan]) -> tuple[dict[str, bytes], list[int], Counts]:
+    def dues(self, draw: LoanDraw) -> tuple[str, ...]:
+        """``draw.dues`` as "YYYY-MM-DD\\t" (a few thousand loan calendars)."""
+        key = (draw.dues[DUE_ZERO], draw.day_of_month)
+        texts = self.due_texts.get(key)
+        if texts is None:
+            if len(self.due_texts) > 50_000:
+                self.due_texts.clear()
+            texts = self.due_texts[key] = tuple(f"{d.isoformat()}\t" for d in draw.dues)
+        return texts
+
+    def stamp(self, day: date, tz: str, minute: int) -> str:
+        """str() of ``at_local(day, tz, minute // 60, minute % 60)`` (a UTC datetime)."""
+        key = (day, tz)
+        base = self.stamps.get(key)
+        if base is None:
+            if len(self.stamps) > 200_000:
+                self.stamps.clear()
+            base = self.stamps[key] = _stamp_base(day, tz)
+        utc_minute, today, tomorrow = base
+        hour = minute // 60
+        if utc_minute < 0 or not _BASE_FROM <= hour <= _BASE_UNTIL:
+            return str(at_local(day, tz, hour, minute % 60))
+        utc_minute += minute
+        return (today if utc_minute < _DAY_MINUTES else tomorrow) + _HM[utc_minute]
+
+    def chunk(self, draws: Sequence[AccountDraw]) -> tuple[dict[str, bytes], list[int], Counts]:
         ids = self.ids
-        day = self.day
         borrowers: list[str] = []
         contacts: list[str] = []
         loans: list[str] = []
@@ -188,45 +223,77 @@ class _Encoder:
         payments: list[str] = []
         borrower_ids: list[int] = []
         last_loan = 0
-        dates = self.dates
         add_installment, add_payment = installments.append, payments.append
-        for p in plans:
-            bid = ids.borrowers + p.index
+        cent_text, stamps, stamp = _CENT_TEXT, self.stamps, self.stamp
+        seq_texts, seq_refs = _SEQ, _SEQ_REF
+        for p in draws:
+            bid = ids.borrowers + p.number
             borrower_ids.append(bid)
             created = str(p.created_at)
+            # external_ref, language, zone, jurisdiction, id_last4, phone, references
+            # and methods are digits and fixed words: nothing to escape
             borrowers.append(
-                f"{bid}\t{_text(p.external_ref)}\t{_text(p.full_name)}\t{_text(p.language)}\t"
-                f"{_text(p.timezone)}\t{_text(p.jurisdiction)}\t{p.birth_year}\t"
-                f"{_text(p.id_last4)}\t{p.credit_score}\t{NULL}\t{created}\n"
+                f"{bid}\t{p.external_ref}\t{_text(p.full_name)}\t{p.language}\t"
+                f"{p.timezone}\t{p.jurisdiction}\t{p.birth_year}\t"
+                f"{p.id_last4}\t{p.credit_score}\t{NULL}\t{created}\n"
             )
-            for c in p.contacts:
-                opted = NULL if c.opted_out_at is None else str(c.opted_out_at)
+            opted = NULL if p.sms_opted_out_at is None else str(p.sms_opted_out_at)
+            contacts.append(
+                f"{bid}\tsms\t{p.phone}\tt\t{opted}\tt\t{_bool(p.sms_invalid)}\tt\t{created}\n"
+            )
+            if p.email is not None:
                 contacts.append(
-                    f"{bid}\t{_text(c.channel)}\t{_text(c.address)}\t"
-                    f"{_bool(c.consent)}\t{opted}\t{_bool(c.verified)}\t{_bool(c.invalid)}\t"
-                    f"{_bool(c.is_primary)}\t{created}\n"
+                    f"{bid}\temail\t{_text(p.email)}\tt\t{NULL}\t{_bool(p.email_verified)}"
+                    f"\tf\tt\t{created}\n"
                 )
             if len(p.loans) > LOANS_PER_ACCOUNT:
                 raise ValueError(f"account {p.external_ref} has more than two loans")
             for k, lp in enumerate(p.loans):
-                lid = last_loan = ids.loans + LOANS_PER_ACCOUNT * p.index + k
+                lid = last_loan = ids.loans + LOANS_PER_ACCOUNT * p.number + k
+                tz = lp.timezone
                 loans.append(
-                    f"{lid}\t{bid}\t{_text(lp.reference)}\tpersonal\t{_text(lp.currency)}\t"
-                    f"{lp.principal}\t{lp.annual_rate}\t{_text(lp.timezone)}\t"
-                    f"{_text(lp.profile)}\t{lp.grace_days}\t{day(lp.opened_on)}\tactive\t"
-                    f"{self.loan_created_at(lp.opened_on, lp.timezone)}\n"
+                    f"{lid}\t{bid}\t{lp.reference}\tpersonal\t{lp.currency}\t"
+                    f"{lp.principal}\t{lp.annual_rate}\t{tz}\t"
+                    f"{lp.profile}\t{lp.grace_days}\t{self.day(lp.opened_on)}\tactive\t"
+                    f"{self.loan_created_at(lp.opened_on, tz)}\n"
                 )
                 # the hot loops: ~21 installments and ~10 payments per loan
-                prefix = f"{lid}\t"
-                for seq, due, principal_due, interest_due, amount_paid in lp.installments:
-                    due_text = dates.get(due) or day(due)
+                prefix, pay_ref = f"{lid}\t", f"PAY-{lp.reference}-"
+                paid, partial = lp.paid, lp.partial
+                dues = self.dues(lp)[DUE_ZERO - paid :]
+                receipts = lp.receipts
+                due_cents, due_text = -1, ""  # all but the last amount due are the same
+                for n, (part, interest) in enumerate(
+                    amortize_cents(lp.principal, lp.annual_rate, lp.term)
+                ):
+                    if n < paid:
+                        if part + interest != due_cents:
+                            due_cents = part + interest
+                            due_text = f"{due_cents // 100}{cent_text[due_cents % 100]}"
+                        paid_text = due_text
+                        day, minute, method = receipts[n]
+                        base = stamps.get((day, tz))
+                        if base is not None and base[0] >= 0:  # stamp() inlined
+                            at = base[0] + minute
+                            received = (base[1] if at < _DAY_MINUTES else base[2]) + _HM[at]
+                        else:
+                            received = stamp(day, tz, minute)
+                        add_payment(
+                            f"{prefix}{due_text}\t{received}\t{method}\t{pay_ref}{seq_refs[n]}"
+                        )
+                    elif n == paid and partial is not None:
+                        percent, day, minute, method = partial
+                        paid_cents = partial_cents(part + interest, percent)
+                        paid_text = f"{paid_cents // 100}{cent_text[paid_cents % 100]}"
+                        add_payment(
+                            f"{prefix}{paid_text}\t{stamp(day, tz, minute)}\t{method}\t"
+                            f"{pay_ref}{seq_refs[n][:-1]}P\n"
+                        )
+                    else:
+                        paid_text = "0.00"
                     add_installment(
-                        f"{prefix}{seq}\t{due_text}\t{principal_due}\t"
-                        f"{interest_due}\t0.00\t{amount_paid}\n"
-                    )
-                for _, amount, received_at, method, reference in lp.payments:
-                    add_payment(
-                        f"{prefix}{amount}\t{received_at}\t{_text(method)}\t{_text(reference)}\n"
+                        f"{prefix}{seq_texts[n]}{dues[n]}{part // 100}{cent_text[part % 100]}\t"
+                        f"{interest // 100}{cent_text[interest % 100]}\t0.00\t{paid_text}\n"
                     )
         data = {
             "borrowers": "".join(borrowers).encode(),
@@ -236,9 +303,34 @@ class _Encoder:
             "payments": "".join(payments).encode(),
         }
         counts = Counts(
-            len(plans), len(contacts), len(loans), len(installments), len(payments), last_loan
+            len(draws), len(contacts), len(loans), len(installments), len(payments), last_loan
         )
         return data, borrower_ids, counts
+
+
+_DAY_MINUTES = 24 * 60
+#: ".cc" of each number of cents: amount // 100 and _CENT_TEXT[amount % 100] spell an
+#: amount as str(Decimal) does with two places (amounts are >= 0). Cheaper than a memo:
+#: amounts are too many for one to stay in the CPU's caches.
+_CENT_TEXT = tuple(f".{c:02d}" for c in range(100))
+_SEQ = tuple(f"{seq}\t" for seq in range(1, DUE_ZERO + 1))  # installment n's seq, as text
+_SEQ_REF = tuple(f"{seq:02d}\n" for seq in range(1, DUE_ZERO + 1))  # its payment's suffix
+#: " HH:MM:00+00:00" of each minute of two days (a local day may run into the next UTC day)
+_HM = tuple(f" {m // 60 % 24:02d}:{m % 60:02d}:00+00:00" for m in range(2 * _DAY_MINUTES))
+
+
+def _stamp_base(day: date, tz: str) -> tuple[int, str, str]:
+    """Local midnight of ``day`` in UTC as (minute of its UTC day, that day, the next), or
+    (-1, "", "") when at_local does not take its shortcut on ``day``."""
+    base = day_base(day, tz)
+    if base is _NO_BASE or base.second or base.microsecond:
+        return -1, "", ""
+    utc_day = base.date()
+    return (
+        base.hour * 60 + base.minute,
+        utc_day.isoformat(),
+        (utc_day + timedelta(days=1)).isoformat(),
+    )
 
 
 @dataclass
@@ -251,9 +343,15 @@ class Counts:
     last_loan: int = 0  # the largest loan id written
 
 
-def _chunks(plans: Iterator[AccountPlan], size: int) -> Iterator[list[AccountPlan]]:
-    while chunk := list(islice(plans, size)):
+def _chunks(draws: Iterator[AccountDraw], size: int) -> Iterator[list[AccountDraw]]:
+    while chunk := list(islice(draws, size)):
         yield chunk
+
+
+def _draw_accounts(n: int, now: datetime, rng_seed: int) -> Iterator[AccountDraw]:
+    """What ``plan_accounts(n, now, rng_seed)`` plans, as drawn."""
+    for spec in block_specs(n, rng_seed):
+        yield from draw_block(spec, now, rng_seed)
 
 
 @dataclass
@@ -268,15 +366,15 @@ class _Encoded:
     jurisdictions: Counter[str]
 
 
-def _encode(encoder: _Encoder, plans: Sequence[AccountPlan], step: int) -> _Encoded:
-    data, borrower_ids, counts = encoder.chunk(plans)
+def _encode(encoder: _Encoder, draws: Sequence[AccountDraw], step: int) -> _Encoded:
+    data, borrower_ids, counts = encoder.chunk(draws)
     return _Encoded(
         data,
         counts,
-        [(bid, p.stage) for bid, p in zip(borrower_ids, plans, strict=True) if p.index % step == 0],
-        Counter(p.stage for p in plans),
-        Counter(p.language for p in plans),
-        Counter(p.jurisdiction for p in plans),
+        [(b, d.stage) for b, d in zip(borrower_ids, draws, strict=True) if d.number % step == 0],
+        Counter(d.stage for d in draws),
+        Counter(d.language for d in draws),
+        Counter(d.jurisdiction for d in draws),
     )
 
 
@@ -284,7 +382,7 @@ def _serial(
     accounts: int, now: datetime, rng_seed: int, ids: _Ids, step: int, chunk_size: int
 ) -> Iterator[_Encoded]:
     encoder = _Encoder(ids)
-    for chunk in _chunks(plan_accounts(accounts, now, rng_seed), chunk_size):
+    for chunk in _chunks(_draw_accounts(accounts, now, rng_seed), chunk_size):
         yield _encode(encoder, chunk, step)
 
 
@@ -297,7 +395,7 @@ def _encode_block(spec: BlockSpec, now: datetime, rng_seed: int, ids: _Ids, step
     if _WORKER_ENCODER is None or _WORKER_ENCODER.ids != ids:
         _WORKER_ENCODER = _Encoder(ids)
     gc.disable()
-    return _encode(_WORKER_ENCODER, plan_block(spec, now, rng_seed), step)
+    return _encode(_WORKER_ENCODER, draw_block(spec, now, rng_seed), step)
 
 
 def _parallel(

@@ -13,11 +13,14 @@ from sqlalchemy.orm import Session, selectinload
 from bot.accounts import STAGE_ORDER, account_balance, days_past_due, load_borrower
 from bot.models import Borrower, ContactPoint, Installment, Loan, Payment
 from bot.seed import (
+    CENT,
     US_PHONE_CAPACITY,
     SeedConflictError,
     add_months,
     amortize,
+    amortize_cents,
     cn_phone,
+    partial_cents,
     plan_accounts,
     portfolio_is_empty,
     seed_portfolio,
@@ -258,6 +261,44 @@ def test_amortize_principal_parts_sum_exactly(principal: Decimal, months: int,
     for part, interest in schedule:
         assert part >= 0 and interest >= 0
         assert part.as_tuple().exponent == -2 and interest.as_tuple().exponent == -2
+
+
+def _in_cents(schedule: list[tuple[Decimal, Decimal]]) -> list[tuple[int, int]]:
+    return [(int(part * 100), int(interest * 100)) for part, interest in schedule]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    principal=st.integers(min_value=0, max_value=10**11).map(lambda c: Decimal(c) / 100),
+    months=st.integers(min_value=1, max_value=360),
+    rate=st.integers(min_value=0, max_value=9999).map(lambda bp: Decimal(bp) / 10_000),
+)
+def test_amortize_cents_is_amortize_in_cents(principal: Decimal, months: int,
+                                             rate: Decimal) -> None:
+    assert amortize_cents(principal, rate, months) == _in_cents(amortize(principal, rate, months))
+
+
+def test_amortize_cents_matches_on_the_seeded_rates_and_near_half_cents() -> None:
+    # Every rate and term the planner draws, and a rate (1%/12 = 0.000833...) whose
+    # products land a hair under half a cent: float alone would round them up.
+    for rate in range(0, 37):
+        for months in range(1, 37):
+            principal = Decimal(1_000 + 997 * rate * months) + Decimal("0.37")
+            schedule = amortize(principal, Decimal(rate) / 100, months)
+            assert amortize_cents(principal, Decimal(rate) / 100, months) == _in_cents(schedule)
+    principal = Decimal("9022375.12")
+    assert amortize_cents(principal, Decimal("0.01"), 21) == _in_cents(
+        amortize(principal, Decimal("0.01"), 21)
+    )
+
+
+def test_partial_cents_is_the_decimal_rule() -> None:
+    for due in range(1, 3_000):
+        amount_due = Decimal(due) / 100
+        for percent in range(10, 71):
+            share = Decimal(percent) / 100
+            expected = min(max((amount_due * share).quantize(CENT), CENT), amount_due - CENT)
+            assert partial_cents(due, percent) == int(expected * 100), (due, percent)
 
 
 #: sha256 of repr(list(plan_accounts(n, now, rng_seed))) as the planner produced them
