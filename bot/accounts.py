@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cached_property
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -93,36 +94,37 @@ class AccountBalance:
     currency: str
     loans: tuple[LoanBalance, ...]
 
-    @property
+    # cached: the balance is immutable, and a reminder reads these several times
+    @cached_property
     def worst(self) -> LoanBalance | None:
         if not self.loans:
             return None
         return max(self.loans, key=_severity)
 
-    @property
+    @cached_property
     def stage(self) -> str:
         return self.worst.stage if self.worst else "current"
 
-    @property
+    @cached_property
     def dpd(self) -> int | None:
         return self.worst.dpd if self.worst else None
 
-    @property
+    @cached_property
     def amount_due(self) -> Decimal:
         overdue = sum((lb.overdue for lb in self.loans), ZERO)
         if overdue > ZERO:
             return overdue
         return sum((lb.next_due_amount for lb in self.loans if lb.stage == "pre_due"), ZERO)
 
-    @property
+    @cached_property
     def overdue(self) -> Decimal:
         return sum((lb.overdue for lb in self.loans), ZERO)
 
-    @property
+    @cached_property
     def outstanding(self) -> Decimal:
         return sum((lb.outstanding for lb in self.loans), ZERO)
 
-    @property
+    @cached_property
     def due_date(self) -> date | None:
         dates = [lb.next_due_date for lb in self.loans if lb.next_due_date]
         return min(dates) if dates else None

@@ -22,7 +22,7 @@ from bot.compliance import ContactHistory, Decision, Outbound, evaluate
 from bot.compliance.history import first_bot_turn, load_history
 from bot.compliance.model import BOT_TURNS, RuleResult
 from bot.compliance.profiles import with_disclosure
-from bot.db import one_of
+from bot.db import core, one_of
 from bot.models import (
     Borrower,
     ContactPoint,
@@ -438,7 +438,9 @@ def record_judged(
             }
         )
     message_ids = insert_many(session, Message, rows)
-    session.execute(
+    # On the connection: the ORM's bulk UPDATE would fetch every matched id back to
+    # refresh Conversation objects in the session, and the batch loads none.
+    core(session).execute(
         update(Conversation)
         .where(one_of(Conversation.id, {j.conversation_id for j in items}))
         .values(last_message_at=now)
@@ -450,7 +452,7 @@ def mark_sending(session: Session, message_ids: Sequence[int]) -> None:
     """Prepared lines about to be handed to their channels: once this is committed, a
     crash leaves them ``sending`` (outcome unknown), never ``prepared`` (safe to retry)."""
     if message_ids:
-        session.execute(
+        core(session).execute(  # not the ORM's UPDATE: it would fetch the ids back
             update(Message)
             .where(one_of(Message.id, message_ids), Message.status == PREPARED)
             .values(status="sending")

@@ -26,11 +26,28 @@ import json
 import ssl
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlsplit
 
 API_VERSION: Final = "2010-04-01"
 MAX_HEAD: Final = 64 * 1024  # response status line and headers
 MAX_BODY: Final = 4 * 1024 * 1024
+
+
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+#: Each UTF-8 byte (as the latin-1 character of the same number) to its form encoding.
+_FORM = {b: chr(b) if b in _SAFE else "+" if b == 0x20 else f"%{b:02X}" for b in range(256)}
+
+
+def form_encode(fields: dict[str, str]) -> str:
+    """``urllib.parse.urlencode(fields)``, character for character, in C: urlencode
+    quotes byte by byte in a Python loop, about a third of a send's CPU."""
+    return "&".join(
+        f"{_form(name)}={_form(value)}" for name, value in fields.items()
+    )
+
+
+def _form(text: str) -> str:
+    return text.encode().decode("latin-1").translate(_FORM)
 
 
 class ConnectFailed(Exception):
@@ -118,7 +135,7 @@ class TwilioRestClient:
     async def create_message(self, fields: dict[str, str]) -> ApiAnswer:
         """POST one message. Raises ``ConnectFailed`` (it never left) or ``NoAnswer``
         (it may have been accepted)."""
-        body = urlencode(fields).encode()
+        body = form_encode(fields).encode("ascii")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         conn = self._pooled(loop.time())

@@ -359,33 +359,26 @@ def build_draft(
         "unsubscribe_url": unsubscribe_url(public, secret, point.id),
     }
     headers = unsubscribe_headers(public, secret, point.id) if row.channel == "email" else {}
-    base = Draft(
-        conversation_id=conversation_id,
-        to_address=point.address,
-        text="",
-        sender="bot",
-        purpose="reminder",
-        reason=f"reminder {row.campaign_step} (outbox {row.id})",
-        idempotency_key=row.idempotency_key,
-        headers=tuple(headers.items()),
-    )
+    fields: dict[str, Any] = {
+        "conversation_id": conversation_id,
+        "to_address": point.address,
+        "sender": "bot",
+        "purpose": "reminder",
+        "reason": f"reminder {row.campaign_step} (outbox {row.id})",
+        "idempotency_key": row.idempotency_key,
+        "headers": tuple(headers.items()),
+    }
     if promise is not None:
-        return _promise_draft(base, ctx, promise, balance.currency, row.channel)
+        return _promise_draft(Draft(text="", **fields), ctx, promise, balance.currency, row.channel)
     if row.channel == "email":
-        return replace(
-            base,
-            text=render("email.txt.j2", **ctx),
-            subject=render("email_subject.j2", **ctx),
-            html=render("email.html.j2", **ctx),
-        )
+        fields["subject"] = render("email_subject.j2", **ctx)
+        fields["html"] = render("email.html.j2", **ctx)
+        return Draft(text=render("email.txt.j2", **ctx), **fields)
     if row.channel == "push":
-        return replace(
-            base,
-            text=render("push.j2", **ctx),
-            subject=render("push_title.j2", **ctx),
-            metadata=(("deep_link", link), ("kind", "reminder")),
-        )
-    return replace(base, text=render("sms.j2", **ctx))
+        fields["subject"] = render("push_title.j2", **ctx)
+        fields["metadata"] = (("deep_link", link), ("kind", "reminder"))
+        return Draft(text=render("push.j2", **ctx), **fields)
+    return Draft(text=render("sms.j2", **ctx), **fields)
 
 
 def _promise_draft(

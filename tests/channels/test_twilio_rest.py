@@ -7,11 +7,13 @@ import base64
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs, parse_qsl, urlencode
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from channels.twilio_rest import ConnectFailed, NoAnswer, TwilioRestClient
+from channels.twilio_rest import ConnectFailed, NoAnswer, TwilioRestClient, form_encode
 
 SID, TOKEN = "AC" + "1" * 32, "token"
 OK_BODY = json.dumps({"sid": "SM" + "2" * 32, "status": "queued", "num_segments": "1"}).encode()
@@ -201,3 +203,15 @@ def test_base_url_must_be_http() -> None:
     https = TwilioRestClient("https://api.twilio.com", SID, TOKEN, timeout=1, connect_timeout=1)
     assert (https.port, https.ssl is not None) == (443, True)
     assert b"Host: api.twilio.com\r\n" in https._head
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), st.text(max_size=60), max_size=5))
+def test_form_encode_is_urlencode(fields: dict[str, str]) -> None:
+    assert form_encode(fields) == urlencode(fields)
+
+
+def test_form_encode_examples() -> None:
+    fields = {"Body": "您好 $5 + 10% & done~_.-", "To": "+15005550009", "Empty": ""}
+    assert form_encode(fields) == urlencode(fields)
+    assert parse_qs(form_encode(fields)) == {k: [v] for k, v in fields.items() if v}
