@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from functools import lru_cache
 from itertools import accumulate
 from typing import NamedTuple
@@ -484,54 +484,83 @@ def amortize(
     return rows
 
 
-def amortize_cents(principal: Decimal, annual_rate: Decimal, months: int) -> list[tuple[int, int]]:
-    """``amortize``'s schedule in integer cents, computed as it is (a test compares them)
-    at a fraction of the cost: the COPY seeder wants cents, for a memo of their text.
+def amortize_cents(
+    principal: Decimal, annual_rate: Decimal, months: int
+) -> tuple[list[int], list[int]]:
+    """``amortize``'s schedule in integer cents, as (principal parts, interest parts),
+    computed as it is (a test compares them) at a fraction of the cost: the COPY seeder
+    spells amounts from cents.
 
-    Each month's interest is ``balance * r`` rounded half up to the cent (after Decimal's
-    rounding to 34 digits, which moves it by less than 1e-20 cents). A float product is
-    within 1e-15 of it, relatively: unless its fraction of a cent lies near one half, the
-    float rounds to the same cent; near one half the month is left to Decimal.
+    Each month's interest is ``balance * r`` rounded half up to the cent, as is the
+    payment ``principal * r / factor``. When ``r`` has few digits (most rates: 15%/12 is
+    0.0125) the product is an exact integer sum. Otherwise Decimal rounds it to 34 digits
+    first, which moves it by less than 1e-20 cents, and a float product is within 1e-15
+    of it, relatively: unless its fraction of a cent lies near one half, the float rounds
+    to the same cent; near one half the month is left to Decimal.
     """
     if months < 1 or principal < 0 or annual_rate < 0:
-        return [(_cents(p), _cents(i)) for p, i in amortize(principal, annual_rate, months)]
+        schedule = amortize(principal, annual_rate, months)
+        return [_cents(p) for p, _ in schedule], [_cents(i) for _, i in schedule]
+    r, factor, pay_ratio, r_digits, r_scale = _monthly(annual_rate, months)
+    balance = int(_CTX34.quantize(principal, CENT).scaleb(2))
+    # relative to the largest product: r < r / factor, and balances only fall
+    near = (balance * max(1.0, pay_ratio) + 1.0) * _NEAR_HALF
+    far = 1.0 - near
+    rounded = balance * pay_ratio + 0.5
+    payment = int(rounded)
+    if not near < rounded - payment < far or not r:
+        with localcontext() as ctx:
+            ctx.prec = 34
+            payment_d = (
+                (Decimal(balance) / 100 / months) if not r else Decimal(balance) / 100 * r / factor
+            )
+            payment = _cents(payment_d.quantize(CENT, ROUND_HALF_UP))
+    parts: list[int] = []
+    interests: list[int] = []
+    add_part, add_interest = parts.append, interests.append
+    if r_scale:  # exact: balance * r_digits / r_scale cents, rounded half up
+        half = r_scale // 2
+        for _ in range(months):
+            interest = (balance * r_digits + half) // r_scale
+            add_interest(interest)
+            part = payment - interest
+            if not 0 <= part <= balance:
+                part = 0 if part < 0 else balance
+            balance -= part
+            add_part(part)
+    else:
+        rate = float(r)
+        for _ in range(months):
+            rounded = balance * rate + 0.5
+            interest = int(rounded)  # half up
+            if not near < rounded - interest < far:
+                interest = _interest_cents(balance, r)
+            add_interest(interest)
+            part = payment - interest
+            if not 0 <= part <= balance:
+                part = 0 if part < 0 else balance
+            balance -= part
+            add_part(part)
+    parts[-1] += balance  # the last installment takes what is left
+    return parts, interests
+
+
+_CTX34 = Context(prec=34, rounding=ROUND_HALF_UP)  # amortize's quantize of the principal
+_SHORT_RATE = 15  # digits of r below which balance * r is exact (< 34 digits) as integers
+
+
+@lru_cache(maxsize=1 << 12)
+def _monthly(annual_rate: Decimal, months: int) -> tuple[Decimal, Decimal, float, int, int]:
+    """``_annuity``'s (r, factor), r / factor as a float, and r as digits / scale when it
+    has at most _SHORT_RATE digits (else scale 0)."""
     r, factor = _annuity(annual_rate, months)
     with localcontext() as ctx:
         ctx.prec = 34
-        principal = principal.quantize(CENT, ROUND_HALF_UP)
-        if r == 0:
-            payment = _cents((principal / months).quantize(CENT, ROUND_HALF_UP))
-        else:
-            payment = _cents((principal * r / factor).quantize(CENT, ROUND_HALF_UP))
-    rate = float(r)
-    balance = _cents(principal)
-    near = (balance * rate + 1.0) * _NEAR_HALF  # balances only fall
-    rows: list[tuple[int, int]] = []
-    append = rows.append
-    for _ in range(months - 1):
-        product = balance * rate
-        interest = int(product)
-        half = product - interest - 0.5
-        if -near < half < near:
-            interest = _interest_cents(balance, r)
-        elif half >= 0:
-            interest += 1
-        part = payment - interest
-        if part < 0:
-            part = 0
-        if part > balance:
-            part = balance
-        balance -= part
-        append((part, interest))
-    product = balance * rate
-    interest = int(product)
-    half = product - interest - 0.5
-    if -near < half < near:
-        interest = _interest_cents(balance, r)
-    elif half >= 0:
-        interest += 1
-    append((balance, interest))
-    return rows
+        pay_ratio = float(r / factor) if r else 0.0
+    _, digits, exponent = r.as_tuple()
+    if len(digits) <= _SHORT_RATE and isinstance(exponent, int) and exponent <= 0:
+        return r, factor, pay_ratio, int("".join(map(str, digits))), 10**-exponent
+    return r, factor, pay_ratio, 0, 0
 
 
 def _interest_cents(balance: int, r: Decimal) -> int:

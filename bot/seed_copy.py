@@ -169,6 +169,7 @@ class _Encoder:
         self.due_texts: dict[tuple[date, int], tuple[str, ...]] = {}
         #: (day, zone) -> (UTC minute of local midnight, its UTC day, the day after)
         self.stamps: dict[tuple[date, str], tuple[int, str, str]] = {}
+        self.instants: dict[datetime, str] = {}  # str() of accounts' created_at
 
     def day(self, d: date) -> str:
         s = self.dates.get(d)
@@ -229,7 +230,11 @@ class _Encoder:
         for p in draws:
             bid = ids.borrowers + p.number
             borrower_ids.append(bid)
-            created = str(p.created_at)
+            created = self.instants.get(p.created_at)
+            if created is None:  # accounts open at 10:00 local: a few thousand instants
+                if len(self.instants) > 100_000:
+                    self.instants.clear()
+                created = self.instants[p.created_at] = str(p.created_at)
             # external_ref, language, zone, jurisdiction, id_last4, phone, references
             # and methods are digits and fixed words: nothing to escape
             borrowers.append(
@@ -263,9 +268,9 @@ class _Encoder:
                 dues = self.dues(lp)[DUE_ZERO - paid :]
                 receipts = lp.receipts
                 due_cents, due_text = -1, ""  # all but the last amount due are the same
-                for n, (part, interest) in enumerate(
-                    amortize_cents(lp.principal, lp.annual_rate, lp.term)
-                ):
+                parts, interests = amortize_cents(lp.principal, lp.annual_rate, lp.term)
+                for n, part in enumerate(parts):
+                    interest = interests[n]
                     if n < paid:
                         if part + interest != due_cents:
                             due_cents = part + interest

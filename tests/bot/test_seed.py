@@ -263,8 +263,8 @@ def test_amortize_principal_parts_sum_exactly(principal: Decimal, months: int,
         assert part.as_tuple().exponent == -2 and interest.as_tuple().exponent == -2
 
 
-def _in_cents(schedule: list[tuple[Decimal, Decimal]]) -> list[tuple[int, int]]:
-    return [(int(part * 100), int(interest * 100)) for part, interest in schedule]
+def _in_cents(schedule: list[tuple[Decimal, Decimal]]) -> tuple[list[int], list[int]]:
+    return [int(part * 100) for part, _ in schedule], [int(i * 100) for _, i in schedule]
 
 
 @settings(max_examples=500, deadline=None)
