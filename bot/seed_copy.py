@@ -34,8 +34,9 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
+from struct import Struct
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -44,7 +45,9 @@ from sqlalchemy.orm import Session
 from bot.seed import (
     _BASE_FROM,
     _BASE_UNTIL,
+    _CN_METHODS,
     _NO_BASE,
+    _US_METHODS,
     DUE_ZERO,
     STAGES,
     VERIFY_SAMPLE,
@@ -128,6 +131,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     ),
     "payments": ("loan_id", "amount", "received_at", "method", "reference"),
 }
+BINARY_TABLES = frozenset({"installments", "payments"})  # see _Encoder
 NULL = "\\N"
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -158,17 +162,19 @@ LOANS_PER_ACCOUNT = 2
 
 
 class _Encoder:
-    """Turns drawn accounts into COPY text. Installments and payments (~35 rows an
-    account) are written straight from the draws, from memoized pieces of text: money
-    by cents, due dates by loan calendar, receipt times by local day."""
+    """Turns drawn accounts into COPY data: text for borrowers, contact points and loans,
+    binary for installments and payments (~35 rows an account: the server parses binary
+    numbers, dates and times in two thirds of the time it takes for their text). Those
+    rows are written straight from the draws: amounts from cents, due dates memoized by
+    loan calendar, receipt times by local day."""
 
     def __init__(self, ids: _Ids) -> None:
         self.ids = ids
         self.dates: dict[date, str] = {}
         self.loan_created: dict[tuple[date, str], str] = {}
-        self.due_texts: dict[tuple[date, int], tuple[str, ...]] = {}
-        #: (day, zone) -> (UTC minute of local midnight, its UTC day, the day after)
-        self.stamps: dict[tuple[date, str], tuple[int, str, str]] = {}
+        self.due_fields: dict[tuple[date, int], tuple[bytes, ...]] = {}
+        #: (day, zone) -> local midnight in microseconds from 2000-01-01 UTC, or -1
+        self.stamps: dict[tuple[date, str], int] = {}
         self.instants: dict[datetime, str] = {}  # str() of accounts' created_at
 
     def day(self, d: date) -> str:
@@ -190,43 +196,45 @@ class _Encoder:
                 self.loan_created.clear()
         return s
 
-    def dues(self, draw: LoanDraw) -> tuple[str, ...]:
-        """``draw.dues`` as "YYYY-MM-DD\\t" (a few thousand loan calendars)."""
+    def dues(self, draw: LoanDraw) -> tuple[bytes, ...]:
+        """``draw.dues`` as binary date fields (a few thousand loan calendars)."""
         key = (draw.dues[DUE_ZERO], draw.day_of_month)
-        texts = self.due_texts.get(key)
-        if texts is None:
-            if len(self.due_texts) > 50_000:
-                self.due_texts.clear()
-            texts = self.due_texts[key] = tuple(f"{d.isoformat()}\t" for d in draw.dues)
-        return texts
+        fields = self.due_fields.get(key)
+        if fields is None:
+            if len(self.due_fields) > 50_000:
+                self.due_fields.clear()
+            fields = self.due_fields[key] = tuple(
+                _DATE.pack(4, d.toordinal() - _PG_EPOCH_DAY) for d in draw.dues
+            )
+        return fields
 
-    def stamp(self, day: date, tz: str, minute: int) -> str:
-        """str() of ``at_local(day, tz, minute // 60, minute % 60)`` (a UTC datetime)."""
+    def stamp(self, day: date, tz: str, minute: int) -> bytes:
+        """``at_local(day, tz, minute // 60, minute % 60)`` as a binary timestamptz field."""
         key = (day, tz)
         base = self.stamps.get(key)
         if base is None:
             if len(self.stamps) > 200_000:
                 self.stamps.clear()
             base = self.stamps[key] = _stamp_base(day, tz)
-        utc_minute, today, tomorrow = base
         hour = minute // 60
-        if utc_minute < 0 or not _BASE_FROM <= hour <= _BASE_UNTIL:
-            return str(at_local(day, tz, hour, minute % 60))
-        utc_minute += minute
-        return (today if utc_minute < _DAY_MINUTES else tomorrow) + _HM[utc_minute]
+        if base < 0 or not _BASE_FROM <= hour <= _BASE_UNTIL:
+            at = at_local(day, tz, hour, minute % 60)
+            return _TIMESTAMP.pack(8, (at - _PG_EPOCH) // _MICROSECOND)
+        return _TIMESTAMP.pack(8, base + minute * _MINUTE_US)
 
     def chunk(self, draws: Sequence[AccountDraw]) -> tuple[dict[str, bytes], list[int], Counts]:
         ids = self.ids
         borrowers: list[str] = []
         contacts: list[str] = []
         loans: list[str] = []
-        installments: list[str] = []
-        payments: list[str] = []
+        installments: list[bytes] = []
+        payments: list[bytes] = []
         borrower_ids: list[int] = []
         last_loan = 0
         add_installment, add_payment = installments.append, payments.append
-        cent_text, stamps, stamp = _CENT_TEXT, self.stamps, self.stamp
-        seq_texts, seq_refs = _SEQ, _SEQ_REF
+        stamps, stamp, numeric, pack_stamp = self.stamps, self.stamp, _numeric, _TIMESTAMP.pack
+        seq_fields, seq_refs, methods = _SEQ_FIELDS, _SEQ_REFS, _METHOD_FIELDS
+        join = b"".join
         for p in draws:
             bid = ids.borrowers + p.number
             borrower_ids.append(bid)
@@ -263,49 +271,68 @@ class _Encoder:
                     f"{self.loan_created_at(lp.opened_on, tz)}\n"
                 )
                 # the hot loops: ~21 installments and ~10 payments per loan
-                prefix, pay_ref = f"{lid}\t", f"PAY-{lp.reference}-"
+                head_i, head_p = _HEAD.pack(7, 4, lid), _HEAD.pack(5, 4, lid)
+                pay_ref = f"PAY-{lp.reference}-".encode()
+                ref_head = _INT4.pack(len(pay_ref) + 2) + pay_ref  # + "05"
                 paid, partial = lp.paid, lp.partial
                 dues = self.dues(lp)[DUE_ZERO - paid :]
                 receipts = lp.receipts
-                due_cents, due_text = -1, ""  # all but the last amount due are the same
+                due_cents, due_field = -1, b""  # all but the last amount due are the same
                 parts, interests = amortize_cents(lp.principal, lp.annual_rate, lp.term)
                 for n, part in enumerate(parts):
                     interest = interests[n]
                     if n < paid:
                         if part + interest != due_cents:
                             due_cents = part + interest
-                            due_text = f"{due_cents // 100}{cent_text[due_cents % 100]}"
-                        paid_text = due_text
+                            due_field = numeric(due_cents)
+                        paid_field = due_field
                         day, minute, method = receipts[n]
                         base = stamps.get((day, tz))
-                        if base is not None and base[0] >= 0:  # stamp() inlined
-                            at = base[0] + minute
-                            received = (base[1] if at < _DAY_MINUTES else base[2]) + _HM[at]
+                        if base is not None and base >= 0:  # stamp() inlined
+                            received = pack_stamp(8, base + minute * _MINUTE_US)
                         else:
                             received = stamp(day, tz, minute)
                         add_payment(
-                            f"{prefix}{due_text}\t{received}\t{method}\t{pay_ref}{seq_refs[n]}"
+                            join((head_p, due_field, received, methods[method], ref_head))
+                            + seq_refs[n]
                         )
                     elif n == paid and partial is not None:
                         percent, day, minute, method = partial
-                        paid_cents = partial_cents(part + interest, percent)
-                        paid_text = f"{paid_cents // 100}{cent_text[paid_cents % 100]}"
+                        paid_field = numeric(partial_cents(part + interest, percent))
+                        ref = pay_ref + seq_refs[n] + b"P"
                         add_payment(
-                            f"{prefix}{paid_text}\t{stamp(day, tz, minute)}\t{method}\t"
-                            f"{pay_ref}{seq_refs[n][:-1]}P\n"
+                            join(
+                                (
+                                    head_p,
+                                    paid_field,
+                                    stamp(day, tz, minute),
+                                    methods[method],
+                                    _INT4.pack(len(ref)),
+                                    ref,
+                                )
+                            )
                         )
                     else:
-                        paid_text = "0.00"
+                        paid_field = _ZERO_NUMERIC
                     add_installment(
-                        f"{prefix}{seq_texts[n]}{dues[n]}{part // 100}{cent_text[part % 100]}\t"
-                        f"{interest // 100}{cent_text[interest % 100]}\t0.00\t{paid_text}\n"
+                        join(
+                            (
+                                head_i,
+                                seq_fields[n],
+                                dues[n],
+                                numeric(part),
+                                numeric(interest),
+                                _ZERO_NUMERIC,
+                                paid_field,
+                            )
+                        )
                     )
         data = {
             "borrowers": "".join(borrowers).encode(),
             "contact_points": "".join(contacts).encode(),
             "loans": "".join(loans).encode(),
-            "installments": "".join(installments).encode(),
-            "payments": "".join(payments).encode(),
+            "installments": _binary(installments),
+            "payments": _binary(payments),
         }
         counts = Counts(
             len(draws), len(contacts), len(loans), len(installments), len(payments), last_loan
@@ -313,29 +340,59 @@ class _Encoder:
         return data, borrower_ids, counts
 
 
-_DAY_MINUTES = 24 * 60
-#: ".cc" of each number of cents: amount // 100 and _CENT_TEXT[amount % 100] spell an
-#: amount as str(Decimal) does with two places (amounts are >= 0). Cheaper than a memo:
-#: amounts are too many for one to stay in the CPU's caches.
-_CENT_TEXT = tuple(f".{c:02d}" for c in range(100))
-_SEQ = tuple(f"{seq}\t" for seq in range(1, DUE_ZERO + 1))  # installment n's seq, as text
-_SEQ_REF = tuple(f"{seq:02d}\n" for seq in range(1, DUE_ZERO + 1))  # its payment's suffix
-#: " HH:MM:00+00:00" of each minute of two days (a local day may run into the next UTC day)
-_HM = tuple(f" {m // 60 % 24:02d}:{m % 60:02d}:00+00:00" for m in range(2 * _DAY_MINUTES))
+# PostgreSQL's binary COPY: a signature, then per row the number of fields and each
+# field as its length (int32) and its value; dates are days and timestamps microseconds
+# from 2000-01-01, numerics base-10000 digits (see numeric_recv), all big-endian.
+_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # no flags, no header extension
+_TRAILER = b"\xff\xff"
+_HEAD = Struct(">hii")  # fields in the row, then the first (an int4: the loan id)
+_INT4 = Struct(">i")
+_DATE = Struct(">ii")  # 4, days
+_TIMESTAMP = Struct(">iq")  # 8, microseconds
+_PG_EPOCH_DAY = date(2000, 1, 1).toordinal()
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_MINUTE_US = 60_000_000
+#: numeric fields with 1, 2 and 3 base-10000 digits: length, ndigits, weight, sign (+),
+#: dscale (2: the columns' scale), digits
+_NUMERIC_1, _NUMERIC_2, _NUMERIC_3 = Struct(">ihhhhh"), Struct(">ihhhhhh"), Struct(">ihhhhhhh")
+_ZERO_NUMERIC = _NUMERIC_1.pack(10, 1, -1, 0, 2, 0)  # 0.00 (the server drops zero digits)
+_SEQ_FIELDS = tuple(_DATE.pack(4, seq) for seq in range(1, DUE_ZERO + 1))  # int4 fields
+_SEQ_REFS = tuple(f"{seq:02d}".encode() for seq in range(1, DUE_ZERO + 1))  # "PAY-...-05"
+_METHOD_FIELDS = {
+    method: _INT4.pack(len(method)) + method.encode() for method in _US_METHODS + _CN_METHODS
+}
 
 
-def _stamp_base(day: date, tz: str) -> tuple[int, str, str]:
-    """Local midnight of ``day`` in UTC as (minute of its UTC day, that day, the next), or
-    (-1, "", "") when at_local does not take its shortcut on ``day``."""
-    base = day_base(day, tz)
-    if base is _NO_BASE or base.second or base.microsecond:
-        return -1, "", ""
-    utc_day = base.date()
-    return (
-        base.hour * 60 + base.minute,
-        utc_day.isoformat(),
-        (utc_day + timedelta(days=1)).isoformat(),
+def _numeric(cents: int) -> bytes:
+    """A binary numeric field of ``cents`` / 100, scale 2 (``cents`` >= 0)."""
+    whole, fraction = divmod(cents, 100)
+    if whole < 10_000:
+        if whole:
+            return _NUMERIC_2.pack(12, 2, 0, 0, 2, whole, fraction * 100)
+        return _NUMERIC_1.pack(10, 1, -1, 0, 2, fraction * 100)
+    if whole < 100_000_000:
+        return _NUMERIC_3.pack(14, 3, 1, 0, 2, whole // 10_000, whole % 10_000, fraction * 100)
+    digits = [fraction * 100]
+    while whole:
+        whole, digit = divmod(whole, 10_000)
+        digits.insert(0, digit)
+    return Struct(f">ihhhh{len(digits)}h").pack(
+        8 + 2 * len(digits), len(digits), len(digits) - 2, 0, 2, *digits
     )
+
+
+def _binary(rows: list[bytes]) -> bytes:
+    return _SIGNATURE + b"".join(rows) + _TRAILER if rows else b""
+
+
+def _stamp_base(day: date, tz: str) -> int:
+    """Local midnight of ``day`` in microseconds from 2000-01-01 UTC, or -1 when
+    at_local does not take its shortcut on ``day``."""
+    base = day_base(day, tz)
+    if base is _NO_BASE:
+        return -1
+    return (base - _PG_EPOCH) // _MICROSECOND
 
 
 @dataclass
@@ -681,6 +738,7 @@ class _Writer(threading.Thread):
         self.idle = 0.0  # seconds spent waiting for the planner
         self.sql = {
             table: f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+            + (" (FORMAT binary)" if table in BINARY_TABLES else "")
             for table, columns in TABLES.items()
         }
 

@@ -279,12 +279,14 @@ def test_a_duplicate_fails_the_rebuilt_unique_constraint(
 
     def duplicating(self: Any, plans: Any) -> Any:
         data, borrower_ids, counts = real(self, plans)
-        first = data["payments"].split(b"\n", 1)[0] + b"\n"
-        data["payments"] = first + data["payments"]  # the same reference twice
+        first = data["contact_points"].split(b"\n", 1)[0] + b"\n"
+        data["contact_points"] = first + data["contact_points"]  # the same address twice
         return data, borrower_ids, counts
 
     monkeypatch.setattr(bot.seed_copy._Encoder, "chunk", duplicating)
-    with pytest.raises(psycopg.errors.UniqueViolation, match="uq_payments_reference"):
+    with pytest.raises(
+        psycopg.errors.UniqueViolation, match="uq_contact_points_channel_address"
+    ):
         copy_portfolio(pg_engine, 30, now=now, workers=1)
     assert set(_counts(pg_engine).values()) == {0}
     assert _schema(pg_engine) == schema_before
@@ -320,3 +322,21 @@ def test_keys_are_dropped_only_on_empty_tables(
     assert _dump(pg_engine) == _dump(reference_engine) | {
         "borrowers": [r for r in _dump(reference_engine)["borrowers"] if r[0] != "PRE-1"]
     }
+
+
+def test_binary_numeric_fields_spell_the_amounts() -> None:
+    import struct
+
+    from bot.seed_copy import _numeric
+
+    for cents in (0, 1, 99, 100, 12_345, 999_999, 1_000_000, 123_456_789, 10**10 - 1, 10**12 + 5):
+        field = _numeric(cents)
+        length, ndigits, weight, sign, dscale = struct.unpack(">ihhhh", field[:12])
+        digits = struct.unpack(f">{ndigits}h", field[12:])
+        value = sum(
+            (Decimal(d) * Decimal(10_000) ** (weight - i) for i, d in enumerate(digits)),
+            Decimal(0),
+        )
+        assert (length, sign, dscale) == (len(field) - 4, 0, 2)
+        assert all(0 <= d < 10_000 for d in digits)
+        assert value == Decimal(cents) / 100, cents
