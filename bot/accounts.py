@@ -31,9 +31,15 @@ def days_past_due(loan: Loan, now: datetime) -> int | None:
     unpaid = [i for i in loan.installments if i.outstanding > ZERO]
     if not unpaid:
         return None
-    oldest = min(unpaid, key=lambda i: i.due_date)
-    days = (today - oldest.due_date).days
-    if 0 < days <= loan.grace_days:
+    return dpd_on(today, min(i.due_date for i in unpaid), loan.grace_days)
+
+
+def dpd_on(today: date, oldest_unpaid: date | None, grace_days: int) -> int | None:
+    """``days_past_due`` from the oldest unpaid installment's due date."""
+    if oldest_unpaid is None:
+        return None
+    days = (today - oldest_unpaid).days
+    if 0 < days <= grace_days:
         return 0  # inside the grace period the loan is not yet delinquent
     return days
 
@@ -65,20 +71,52 @@ class LoanBalance:
 def loan_balance(loan: Loan, now: datetime) -> LoanBalance:
     today = local_date(now, loan.timezone)
     unpaid = [i for i in loan.installments if i.outstanding > ZERO]
-    overdue = sum((i.outstanding for i in unpaid if i.due_date <= today), ZERO)
     upcoming = [i for i in unpaid if i.due_date > today]
     nxt = min(upcoming, key=lambda i: i.due_date) if upcoming else None
-    dpd = days_past_due(loan, now)
+    return loan_balance_of(
+        LoanTotals(
+            loan_id=loan.id,
+            reference=loan.reference,
+            currency=loan.currency,
+            grace_days=loan.grace_days,
+            oldest_unpaid=min((i.due_date for i in unpaid), default=None),
+            overdue=sum((i.outstanding for i in unpaid if i.due_date <= today), ZERO),
+            outstanding=sum((i.outstanding for i in unpaid), ZERO),
+            next_due_date=nxt.due_date if nxt else None,
+            next_due_amount=nxt.outstanding if nxt else ZERO,
+        ),
+        today,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LoanTotals:
+    """What a loan's balance is made of, from its unpaid installments as of a local
+    day: ``loan_balance`` sums them in Python, the dispatcher in SQL."""
+
+    loan_id: int
+    reference: str
+    currency: str
+    grace_days: int
+    oldest_unpaid: date | None
+    overdue: Decimal
+    outstanding: Decimal
+    next_due_date: date | None
+    next_due_amount: Decimal
+
+
+def loan_balance_of(totals: LoanTotals, today: date) -> LoanBalance:
+    dpd = dpd_on(today, totals.oldest_unpaid, totals.grace_days)
     return LoanBalance(
-        loan_id=loan.id,
-        reference=loan.reference,
-        currency=loan.currency,
+        loan_id=totals.loan_id,
+        reference=totals.reference,
+        currency=totals.currency,
         dpd=dpd,
         stage=stage_for_dpd(dpd),
-        overdue=overdue,
-        next_due_date=nxt.due_date if nxt else None,
-        next_due_amount=nxt.outstanding if nxt else ZERO,
-        outstanding=sum((i.outstanding for i in unpaid), ZERO),
+        overdue=totals.overdue,
+        next_due_date=totals.next_due_date,
+        next_due_amount=totals.next_due_amount,
+        outstanding=totals.outstanding,
     )
 
 
