@@ -216,7 +216,9 @@ def test_parallel_blocks_write_the_same_rows_as_one_process(
     pg_engine: Engine, reference_engine: Engine, now: datetime
 ) -> None:
     """Two worker processes planning blocks side by side: the same rows, ids included
-    (a block's ids depend only on its accounts' indexes), and sequences past them."""
+    (a block's borrower and loan ids depend only on its accounts' indexes, its
+    installment and payment ids on the row counts of the blocks before it), and
+    sequences past them."""
     accounts = 2 * BLOCK + 137  # two whole blocks and a partial one
     serial = copy_portfolio(reference_engine, accounts, now=now, rng_seed=9, workers=1)
     reported: list[int] = []
@@ -225,10 +227,15 @@ def test_parallel_blocks_write_the_same_rows_as_one_process(
     )
     assert parallel == serial  # counts, stages, languages, jurisdictions, verified sample
     assert _dump(pg_engine) == _dump(reference_engine)
-    ids = "SELECT array_agg(id ORDER BY id) FROM {}"
+    ids = {
+        "borrowers": "SELECT array_agg(id ORDER BY external_ref) FROM borrowers",
+        "loans": "SELECT array_agg(id ORDER BY reference) FROM loans",
+        "installments": "SELECT array_agg(id ORDER BY loan_id, seq) FROM installments",
+        "payments": "SELECT array_agg(id ORDER BY reference) FROM payments",
+    }
     with pg_engine.connect() as a, reference_engine.connect() as b:
-        for table in ("borrowers", "loans"):
-            assert a.scalar(text(ids.format(table))) == b.scalar(text(ids.format(table)))
+        for sql in ids.values():
+            assert a.scalar(text(sql)) == b.scalar(text(sql))
     assert reported == sorted(reported) and reported[-1] == accounts
     with Session(pg_engine) as session, session.begin():  # the sequences moved past
         session.add(Borrower(external_ref="AFTER", full_name="x", language="en"))
@@ -251,11 +258,11 @@ def test_a_failure_midway_leaves_nothing_and_the_schema_whole(
     real = bot.seed_copy._Encoder.chunk
     calls: list[int] = []
 
-    def failing(self: Any, plans: Any) -> Any:
+    def failing(self: Any, plans: Any, *first_ids: int) -> Any:
         calls.append(len(plans))
         if len(calls) == 3:
             raise RuntimeError("planner died")
-        return real(self, plans)
+        return real(self, plans, *first_ids)
 
     monkeypatch.setattr(bot.seed_copy._Encoder, "chunk", failing)
     with pytest.raises(RuntimeError, match="planner died"):
@@ -277,8 +284,8 @@ def test_a_duplicate_fails_the_rebuilt_unique_constraint(
     schema_before = _schema(pg_engine)
     real = bot.seed_copy._Encoder.chunk
 
-    def duplicating(self: Any, plans: Any) -> Any:
-        data, borrower_ids, counts = real(self, plans)
+    def duplicating(self: Any, plans: Any, *first_ids: int) -> Any:
+        data, borrower_ids, counts = real(self, plans, *first_ids)
         first = data["contact_points"].split(b"\n", 1)[0] + b"\n"
         data["contact_points"] = first + data["contact_points"]  # the same address twice
         return data, borrower_ids, counts
