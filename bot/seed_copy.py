@@ -1,17 +1,20 @@
 """Seed the synthetic portfolio into PostgreSQL with COPY (the fast path of bot.seed).
 
 ``copy_portfolio`` writes the same rows as ``bot.seed.seed_portfolio`` for the same
-(``accounts``, ``now``, ``rng_seed``): it streams ``bot.seed.plan_accounts`` in chunks,
-encodes each chunk as COPY text and sends it with one ``COPY ... FROM STDIN`` per table,
-all in one transaction. Only a few chunks are alive at a time, so memory stays flat.
+(``accounts``, ``now``, ``rng_seed``): it draws the accounts block by block
+(``bot.seed.draw_block``, what ``plan_accounts`` spells out as plans), encodes each block
+as COPY data (text; binary for installments and payments) and sends it with one
+``COPY ... FROM STDIN`` per table, all in one transaction. Only a few blocks are alive
+at a time, so memory stays flat.
 
 * Ids are assigned here, not by the server: the five tables are locked against other
   writers (readers are not blocked), each run takes the ids after its sequence's current
   value and sets the sequence past the last id used at the end. Child rows reference
-  their parents without a round trip.
-* Planning is pure Python and single-threaded (the plans must come out of one random
-  stream to stay deterministic); the COPY of chunk k runs on a writer thread while the
-  planner builds chunk k+1, so planner and server work at the same time.
+  their parents without a round trip, and the server spares a nextval per row. Contact
+  points alone take their ids from their sequence.
+* Each block comes out of its own random stream, so blocks are drawn and encoded in
+  parallel processes (two: the server needs a core for the COPY too); the COPY of block
+  k runs on a writer thread while the planners work on the next ones.
 * On empty tables (a fresh database) the foreign keys, the plain secondary indexes and
   the primary key and unique constraints no other table's foreign key uses (installments'
   and payments' keys, every unique constraint) of the five tables are dropped for the
