@@ -22,12 +22,14 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, make_url
 
 from bot.bench.dispatcher import DEFAULT_URL, prepare, run_workers
 from bot.bench.scratch_db import scratch_database
@@ -49,9 +51,56 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds of process ``pid`` (Linux /proc; 0.0 where it cannot be read)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class BackendsCpu(threading.Thread):
+    """Samples the CPU of ``database``'s PostgreSQL backends every 0.1 s until
+    ``stop()``: backends come and go with the workers' connections, so each is followed
+    while it lives (backends already there count from the start, new ones from zero)."""
+
+    def __init__(self, database: str) -> None:
+        super().__init__(daemon=True)
+        self.marker = f" {database} ".encode()
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.done = threading.Event()
+        self._sample(initial=True)
+
+    def _sample(self, initial: bool = False) -> None:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                title = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"postgres:") and self.marker in title:
+                pid, seconds = int(entry.name), process_cpu(int(entry.name))
+                self.first.setdefault(pid, seconds if initial else 0.0)
+                self.last[pid] = seconds
+
+    def run(self) -> None:
+        while not self.done.wait(0.1):
+            self._sample()
+
+    def stop(self) -> float:
+        self.done.set()
+        self.join()
+        self._sample()
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+
+
 @contextmanager
-def server_process(argv: list[str], port: int) -> Iterator[None]:
-    """A server in a process of its own, until the block ends; waits for its port."""
+def server_process(argv: list[str], port: int) -> Iterator[int]:
+    """A server in a process of its own, until the block ends; waits for its port and
+    yields its pid."""
     proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
@@ -64,7 +113,7 @@ def server_process(argv: list[str], port: int) -> Iterator[None]:
                     failed = f"{argv[1]} did not start (exit code {proc.poll()})"
                     raise SystemExit(failed) from None
                 time.sleep(0.05)
-        yield
+        yield proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -114,21 +163,32 @@ def measure(
     workers: int,
     direct: Callable[[OutboundMessage], Awaitable[Any]],
     close: Callable[[], Awaitable[None]],
+    server_pid: int,
 ) -> bool:
     sent_messages: list[OutboundMessage] = []
+    worker_cpu: list[float] = []
     with scratch_database(server) as url:
         at = prepare(url, accounts)
         only_channel(url, channel)
+        backends = BackendsCpu(str(make_url(url).database))
+        backends.start()
+        server_before = process_cpu(server_pid)
         done, elapsed, states = run_workers(
             settings.model_copy(update={"database_url": url}),
             at,
             RAISED | {"dispatch_concurrency": max(1, concurrency // workers)},
             workers,
             sent_messages,
+            worker_cpu,
         )
+        server_cpu = process_cpu(server_pid) - server_before
+        database_cpu = backends.stop()
     sent = states.get("sent", 0)
     rate = sent / elapsed if elapsed else 0.0
+    server_before, client_before = process_cpu(server_pid), time.process_time()
     bare = alone(direct, sent_messages, concurrency, close)
+    alone_server = process_cpu(server_pid) - server_before
+    alone_client = time.process_time() - client_before
     share = rate / bare if bare else 0.0
     ok = share >= TARGET
     print(f"{label}: dispatcher ({workers} worker process{'es' if workers > 1 else ''}, "
@@ -137,6 +197,12 @@ def measure(
           f"msg/s; the server alone (direct client, {concurrency} in flight): {bare:,.0f} "
           f"msg/s; ratio {share:.0%} (target >= {TARGET:.0%}): "
           f"{'OK' if ok else 'BELOW TARGET'}  {states}")  # fmt: skip
+    if sent and sent_messages:
+        n, m = sent, len(sent_messages)
+        print(f"  CPU per message, dispatcher run: workers {sum(worker_cpu) / n * 1e6:,.0f} µs, "
+              f"PostgreSQL {database_cpu / n * 1e6:,.0f} µs, server {server_cpu / n * 1e6:,.0f} µs;"
+              f" alone: client {alone_client / m * 1e6:,.0f} µs, "
+              f"server {alone_server / m * 1e6:,.0f} µs")  # fmt: skip
     return ok
 
 
@@ -165,7 +231,7 @@ def _twilio(args: argparse.Namespace, server: str) -> bool:
     port = _free_port()
     twilio = ["-m", "channels.twilio_local", "--port", str(port), "--no-callbacks",
               "--account-sid", SID, "--auth-token", TOKEN, "--log-level", "warning"]  # fmt: skip
-    with server_process(twilio, port):
+    with server_process(twilio, port) as pid:
         settings = Settings(secret_key="s", public_url="http://127.0.0.1:9",
                             sms_backend="twilio", email_backend="sink", push_backend="sink",
                             twilio_account_sid=SID, twilio_auth_token=TOKEN,
@@ -180,14 +246,14 @@ def _twilio(args: argparse.Namespace, server: str) -> bool:
             await client.aclose()
 
         return measure("local Twilio server", "sms", settings, server, args.accounts,
-                       args.concurrency, args.workers, sms, sms_close)  # fmt: skip
+                       args.concurrency, args.workers, sms, sms_close, pid)  # fmt: skip
 
 
 def _smtp(args: argparse.Namespace, server: str) -> bool:
     """The dispatcher against a real aiosmtpd server, and that server alone."""
     port = _free_port()
     aiosmtpd = ["-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"]
-    with server_process(aiosmtpd, port):
+    with server_process(aiosmtpd, port) as pid:
         settings = Settings(secret_key="s", public_url="http://127.0.0.1:9",
                             sms_backend="sink", email_backend="smtp", push_backend="sink",
                             smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False,
@@ -201,7 +267,7 @@ def _smtp(args: argparse.Namespace, server: str) -> bool:
             await mailer.aclose()
 
         return measure("aiosmtpd server", "email", settings, server, args.accounts,
-                       args.concurrency, args.workers, email, email_close)  # fmt: skip
+                       args.concurrency, args.workers, email, email_close, pid)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -127,9 +127,11 @@ def run_dispatch(
     rows: int | None = None,
     capture: list[OutboundMessage] | None = None,
     ready: Callable[[], None] | None = None,
+    cpu: list[float] | None = None,
 ) -> tuple[int, float, dict[str, int]]:
     """Dispatch every due row (or ``rows``); ``capture`` collects the messages sent.
-    ``ready`` is called once the runtime is built, right before the clock starts."""
+    ``ready`` is called once the runtime is built, right before the clock starts;
+    ``cpu`` gets this process's CPU seconds from then on."""
     settings = settings.model_copy(update=extra)
 
     async def go() -> tuple[int, float, dict[str, int]]:
@@ -143,7 +145,7 @@ def run_dispatch(
         states: dict[str, int] = {}
         if ready is not None:
             ready()
-        done, start = 0, time.perf_counter()
+        done, start, cpu_start = 0, time.perf_counter(), time.process_time()
         try:
             while rows is None or done < rows:
                 # one long run: batches are judged while the previous one is sent
@@ -155,6 +157,8 @@ def run_dispatch(
                     states[k] = states.get(k, 0) + v
         finally:
             await runtime.aclose()
+        if cpu is not None:
+            cpu.append(time.process_time() - cpu_start)
         return done, time.perf_counter() - start, states
 
     return asyncio.run(go())
@@ -166,8 +170,9 @@ def _worker_into(
     """One dispatch worker process of ``run_workers``: waits for the others, then
     dispatches until nothing is due; reports its rows, states, end and messages."""
     seen: list[OutboundMessage] = []
-    done, _, states = run_dispatch(settings, at, extra, capture=seen, ready=start.wait)
-    out.put((done, states, time.time(), seen))
+    cpu: list[float] = []
+    done, _, states = run_dispatch(settings, at, extra, capture=seen, ready=start.wait, cpu=cpu)
+    out.put((done, states, time.time(), seen, sum(cpu)))
 
 
 def run_workers(
@@ -176,12 +181,14 @@ def run_workers(
     extra: dict[str, Any],
     workers: int,
     capture: list[OutboundMessage],
+    cpu: list[float] | None = None,
 ) -> tuple[int, float, dict[str, int]]:
     """``run_dispatch`` in ``workers`` processes at once (the dispatcher scales out by
     processes: they claim with SKIP LOCKED and lock borrowers, so they never share a
-    row); the time runs from the common start to the last one's end."""
+    row); the time runs from the common start to the last one's end. ``cpu`` gets the
+    workers' CPU seconds."""
     if workers == 1:
-        return run_dispatch(settings, at, extra, capture=capture)
+        return run_dispatch(settings, at, extra, capture=capture, cpu=cpu)
     ctx = mp.get_context("spawn")
     start, out = ctx.Barrier(workers + 1), ctx.Queue()
     procs = [
@@ -195,9 +202,11 @@ def run_workers(
     done, ended = 0, began
     states: dict[str, int] = {}
     for _ in procs:
-        rows, worker_states, end, seen = _result(procs, out)
+        rows, worker_states, end, seen, seconds = _result(procs, out)
         done, ended = done + rows, max(ended, end)
         capture.extend(seen)
+        if cpu is not None:
+            cpu.append(seconds)
         for k, v in worker_states.items():
             states[k] = states.get(k, 0) + v
     for proc in procs:
