@@ -37,8 +37,17 @@ def test_one_of_selects_what_in_selects(session: Session) -> None:
 def test_int_lists_bind_as_one_array_literal_on_postgresql(session: Session) -> None:
     stmt = select(Borrower.id).where(one_of(Borrower.id, [1, 2, 3]))
     compiled = stmt.compile(dialect=session.get_bind().dialect)
-    if session.get_bind().dialect.name == "postgresql":
-        assert "ANY(CAST(" in str(compiled) and "AS BIGINT[])" in str(compiled)
-        assert list(compiled.params.values()) == ["{1,2,3}"]
-    else:
+    if session.get_bind().dialect.name != "postgresql":
         assert " IN " in str(compiled)
+        return
+    assert "ANY(CAST(%(param_1)s AS BIGINT[]))" in str(compiled)  # no ::VARCHAR on it
+    assert list(compiled.params.values()) == ["{1,2,3}"]
+    # The parameter arrives as the array itself, not as text cast to one on every row
+    # (a VARCHAR bind made the filter parse the list once per row scanned).
+    plan = "\n".join(
+        row[0]
+        for row in session.connection().exec_driver_sql(
+            "EXPLAIN " + str(compiled).replace("%(param_1)s", "%(p)s"), {"p": "{1,2,3}"}
+        )
+    )
+    assert "'{1,2,3}'::bigint[]" in plan and "character varying" not in plan, plan
