@@ -241,8 +241,8 @@ class _Encoder:
         borrowers: list[str] = []
         contacts: list[str] = []
         loans: list[str] = []
-        installments: list[bytes] = []
-        payments: list[bytes] = []
+        installments: list[bytes] = [_SIGNATURE]  # binary COPY data, joined once
+        payments: list[bytes] = [_SIGNATURE]
         borrower_ids: list[int] = []
         last_loan = 0
         add_installment, add_payment = installments.append, payments.append
@@ -351,6 +351,14 @@ class _Encoder:
                         )
                     )
                     installment_id += 1
+        counts = Counts(
+            len(draws),
+            len(contacts),
+            len(loans),
+            len(installments) - 1,  # the signature
+            len(payments) - 1,
+            last_loan,
+        )
         data = {
             "borrowers": "".join(borrowers).encode(),
             "contact_points": "".join(contacts).encode(),
@@ -358,9 +366,6 @@ class _Encoder:
             "installments": _binary(installments),
             "payments": _binary(payments),
         }
-        counts = Counts(
-            len(draws), len(contacts), len(loans), len(installments), len(payments), last_loan
-        )
         return data, borrower_ids, counts
 
 
@@ -407,7 +412,12 @@ def _numeric(cents: int) -> bytes:
 
 
 def _binary(rows: list[bytes]) -> bytes:
-    return _SIGNATURE + b"".join(rows) + _TRAILER if rows else b""
+    """``rows``, the signature first, as binary COPY data (none without rows); appends
+    the trailer to ``rows``."""
+    if len(rows) == 1:
+        return b""
+    rows.append(_TRAILER)
+    return b"".join(rows)
 
 
 def _stamp_base(day: date, tz: str) -> int:
