@@ -341,7 +341,11 @@ def insert_many(session: Session, model: Any, rows: list[dict[str, Any]]) -> lis
     table = model.__tablename__
     ids = list(
         session.scalars(
-            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+            # the sequence looked up once, not once per id (it is a catalog lookup)
+            text(
+                "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(:t, 'id')::regclass AS seq)"
+                " SELECT nextval(s.seq) FROM s, generate_series(1, :n)"
+            ),
             {"t": table, "n": len(rows)},
         )
     )
