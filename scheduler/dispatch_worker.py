@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from bot.clock import now_utc
-from bot.gc_tuning import freeze_startup_objects
+from bot.process_tuning import tune_for_dispatch
 from bot.runtime import Runtime
 from bot.settings import Settings, load_settings
 from scheduler.dispatcher import dispatch
@@ -55,7 +55,7 @@ async def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     clock = _clock(datetime.fromisoformat(args.now) if args.now else None)
     runtime = Runtime.build(settings)
-    freeze_startup_objects()
+    tune_for_dispatch()
     total = 0
     try:
         while True:

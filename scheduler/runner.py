@@ -30,7 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.audit import record_audit
 from bot.clock import now_utc
 from bot.db import normalise_url
-from bot.gc_tuning import freeze_startup_objects
+from bot.process_tuning import tune_for_dispatch
 from bot.runtime import Runtime
 from bot.settings import Settings
 from scheduler import jobs
@@ -239,7 +239,7 @@ async def run_scheduler(settings: Settings) -> None:
     scheduler.add_listener(lambda e: _on_job_event(runtime, e), EVENT_JOB_ERROR | EVENT_JOB_MISSED)
     leadership = Leadership(scheduler, runtime, leader)
     add_local_jobs(scheduler, settings, leadership.poll)
-    freeze_startup_objects()
+    tune_for_dispatch()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

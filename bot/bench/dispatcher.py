@@ -26,8 +26,8 @@ from sqlalchemy import func, select
 
 from bot.bench.scratch_db import scratch_database
 from bot.db import make_engine, session_factory
-from bot.gc_tuning import freeze_startup_objects
 from bot.models import OutboxRow
+from bot.process_tuning import tune_for_dispatch
 from bot.runtime import Runtime
 from bot.seed_copy import copy_portfolio
 from bot.settings import Settings
@@ -136,7 +136,7 @@ def run_dispatch(
 
     async def go() -> tuple[int, float, dict[str, int]]:
         runtime = Runtime.build(settings)
-        freeze_startup_objects()  # as the dispatch worker does
+        tune_for_dispatch()  # as the dispatch worker does
         if null:
             await runtime.channels.aclose()
             runtime.channels = NullChannels()

@@ -1,4 +1,4 @@
-"""freeze_startup_objects, in a process of its own (it changes the collector for good)."""
+"""tune_for_dispatch, in a process of its own (it changes the interpreter for good)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import sys
 
 CHECK = """
 import gc
-from bot.gc_tuning import THRESHOLDS, freeze_startup_objects
+import sys
+from bot.process_tuning import SWITCH_INTERVAL, THRESHOLDS, tune_for_dispatch
 kept = [object() for _ in range(10)]
-freeze_startup_objects()
+tune_for_dispatch()
+assert abs(sys.getswitchinterval() - SWITCH_INTERVAL) < 1e-6, sys.getswitchinterval()
 assert gc.get_threshold() == THRESHOLDS, gc.get_threshold()
 assert gc.get_freeze_count() > 1000, gc.get_freeze_count()
 cycle = []
@@ -20,7 +22,7 @@ print("ok")
 """
 
 
-def test_startup_objects_are_frozen_and_later_cycles_collected() -> None:
+def test_startup_objects_are_frozen_later_cycles_collected_and_the_gil_switch_slower() -> None:
     out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
