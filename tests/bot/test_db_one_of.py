@@ -10,8 +10,11 @@ from bot.models import Borrower
 
 
 def _borrowers(session: Session, n: int) -> list[Borrower]:
-    people = [Borrower(external_ref=f"ONEOF-{i}", full_name=f"P {i}", language="en",
-                       timezone="America/New_York", jurisdiction="us") for i in range(n)]  # fmt: skip
+    people = [
+        Borrower(external_ref=f"ONEOF-{i}", full_name=f"P {i}", language="en",
+                 timezone="America/New_York", jurisdiction="us")  # fmt: skip
+        for i in range(n)
+    ]
     session.add_all(people)
     session.flush()
     return people
