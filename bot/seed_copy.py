@@ -81,10 +81,13 @@ PARALLEL_FROM = 20_000  # smaller portfolios are planned in this process
 QUEUE_CHUNKS = 2  # encoded chunks waiting for the writer thread (bounds memory)
 #: For the index and key builds after the load: the planners are done by then, so
 #: parallel workers have the cores. Session-local, the server's config is untouched.
-#: (At 1M accounts 1GB of maintenance_work_mem was no faster than 256MB, nor was a
-#: larger work_mem for the foreign key checks, nor WAL compression: the builds are
-#: CPU-bound.)
-BUILD_SETTINGS = {"maintenance_work_mem": "256MB", "max_parallel_maintenance_workers": "2"}
+#: Less sort memory is faster here: each participant's sort runs stay within the CPU
+#: caches and are merged, where one big in-memory quicksort misses them (at 1M
+#: accounts the due-date index took 9-10 s with 64MB, 12-14 s with 256MB or 2GB, and
+#: 28 s without parallel workers at 2GB). 64MB still leaves a parallel worker its
+#: 32MB. Neither a larger work_mem for the foreign key checks nor WAL compression
+#: helped: the builds are CPU-bound.
+BUILD_SETTINGS = {"maintenance_work_mem": "64MB", "max_parallel_maintenance_workers": "2"}
 
 TABLES: dict[str, tuple[str, ...]] = {
     "borrowers": (
@@ -233,6 +236,65 @@ class _Encoder:
             return _TIMESTAMP.pack(8, (at - _PG_EPOCH) // _MICROSECOND)
         return _TIMESTAMP.pack(8, base + minute * _MINUTE_US)
 
+    def _loan_rows(
+        self,
+        lid: int,
+        tz: str,
+        lp: LoanDraw,
+        dues: tuple[bytes, ...],
+        parts: list[int],
+        interests: list[int],
+        installment_id: int,
+        payment_id: int,
+        add_installment: Callable[[bytes], None],
+        add_payment: Callable[[bytes], None],
+    ) -> tuple[int, int]:
+        """A loan's installment and payment rows, field by field: for amounts too large
+        for ``_INSTALLMENT``'s fixed three digits. Returns the next ids."""
+        pay_ref = f"PAY-{lp.reference}-".encode()
+        for n, part in enumerate(parts):
+            interest = interests[n]
+            if n < lp.paid:
+                paid_field = _numeric(part + interest)
+                day, minute, method = lp.receipts[n]
+                ref = pay_ref + _SEQ_REFS[n]
+            elif n == lp.paid and lp.partial is not None:
+                percent, day, minute, method = lp.partial
+                paid_field = _numeric(partial_cents(part + interest, percent))
+                ref = pay_ref + _SEQ_REFS[n] + b"P"
+            else:
+                paid_field = _ZERO_NUMERIC
+                ref = b""
+            if ref:
+                add_payment(
+                    b"".join(
+                        (
+                            _ROW_HEAD.pack(6, 4, payment_id, 4, lid),
+                            paid_field,
+                            self.stamp(day, tz, minute),
+                            _METHOD_FIELDS[method],
+                            _INT4.pack(len(ref)),
+                            ref,
+                        )
+                    )
+                )
+                payment_id += 1
+            add_installment(
+                b"".join(
+                    (
+                        _ROW_HEAD.pack(8, 4, installment_id, 4, lid),
+                        _SEQ_FIELDS[n],
+                        dues[n],
+                        _numeric(part),
+                        _numeric(interest),
+                        _ZERO_NUMERIC,
+                        paid_field,
+                    )
+                )
+            )
+            installment_id += 1
+        return installment_id, payment_id
+
     def chunk(
         self, draws: Sequence[AccountDraw], installment_id: int, payment_id: int
     ) -> tuple[dict[str, bytes], list[int], Counts]:
@@ -247,9 +309,10 @@ class _Encoder:
         borrower_ids: list[int] = []
         last_loan = 0
         add_installment, add_payment = installments.append, payments.append
-        stamps, stamp, numeric, pack_stamp = self.stamps, self.stamp, _numeric, _TIMESTAMP.pack
+        stamps, stamp, pack_stamp = self.stamps, self.stamp, _TIMESTAMP.pack
         seq_fields, seq_refs, methods = _SEQ_FIELDS, _SEQ_REFS, _METHOD_FIELDS
         join, row_head = b"".join, _ROW_HEAD.pack
+        numeric3, pack_installment = _numeric3, _INSTALLMENT.pack
         for p in draws:
             bid = ids.borrowers + p.number
             borrower_ids.append(bid)
@@ -291,14 +354,20 @@ class _Encoder:
                 paid, partial = lp.paid, lp.partial
                 dues = self.dues(lp)[DUE_ZERO - paid :]
                 receipts = lp.receipts
-                due_cents, due_field = -1, b""  # all but the last amount due are the same
                 parts, interests = amortize_cents(lp.principal, lp.annual_rate, lp.term)
+                if parts and max(parts) + max(interests) >= _FIXED_LIMIT:  # never seeded
+                    installment_id, payment_id = self._loan_rows(
+                        lid, tz, lp, dues, parts, interests, installment_id, payment_id,
+                        add_installment, add_payment,
+                    )  # fmt: skip
+                    continue
+                due_cents, due_field = -1, b""  # all but the last amount due are the same
                 for n, part in enumerate(parts):
                     interest = interests[n]
                     if n < paid:
                         if part + interest != due_cents:
                             due_cents = part + interest
-                            due_field = numeric(due_cents)
+                            due_field = numeric3(due_cents)
                         paid_field = due_field
                         day, minute, method = receipts[n]
                         base = stamps.get((day, tz))
@@ -321,7 +390,7 @@ class _Encoder:
                         payment_id += 1
                     elif n == paid and partial is not None:
                         percent, day, minute, method = partial
-                        paid_field = numeric(partial_cents(part + interest, percent))
+                        paid_field = numeric3(partial_cents(part + interest, percent))
                         ref = pay_ref + seq_refs[n] + b"P"
                         add_payment(
                             join(
@@ -337,19 +406,37 @@ class _Encoder:
                         )
                         payment_id += 1
                     else:
-                        paid_field = _ZERO_NUMERIC
+                        paid_field = _ZERO_FIXED
+                    # one pack a row: amounts as three base-10000 digits (see _numeric3)
+                    whole, interest_whole = part // 100, interest // 100
                     add_installment(
-                        join(
-                            (
-                                row_head(8, 4, installment_id, 4, lid),
-                                seq_fields[n],
-                                dues[n],
-                                numeric(part),
-                                numeric(interest),
-                                _ZERO_NUMERIC,
-                                paid_field,
-                            )
-                        )
+                        pack_installment(
+                            8,
+                            4,
+                            installment_id,
+                            4,
+                            lid,
+                            seq_fields[n],
+                            dues[n],
+                            14,
+                            3,
+                            1,
+                            0,
+                            2,
+                            whole // 10_000,
+                            whole % 10_000,
+                            (part - whole * 100) * 100,
+                            14,
+                            3,
+                            1,
+                            0,
+                            2,
+                            interest_whole // 10_000,
+                            interest_whole % 10_000,
+                            (interest - interest_whole * 100) * 100,
+                            _ZERO_NUMERIC,
+                            paid_field,
+                        )  # fmt: skip
                     )
                     installment_id += 1
         counts = Counts(
@@ -387,6 +474,11 @@ _MINUTE_US = 60_000_000
 #: dscale (2: the columns' scale), digits
 _NUMERIC_1, _NUMERIC_2, _NUMERIC_3 = Struct(">ihhhhh"), Struct(">ihhhhhh"), Struct(">ihhhhhhh")
 _ZERO_NUMERIC = _NUMERIC_1.pack(10, 1, -1, 0, 2, 0)  # 0.00 (the server drops zero digits)
+#: an installment row: id, loan id, seq, due date, principal and interest due as fixed
+#: three-digit numerics, fees (zero) and the amount paid (a fixed three-digit numeric)
+_ZERO_FIXED = _NUMERIC_3.pack(14, 3, 1, 0, 2, 0, 0, 0)
+_INSTALLMENT = Struct(f">hiiii8s8s{'ihhhhhhh' * 2}{len(_ZERO_NUMERIC)}s{len(_ZERO_FIXED)}s")
+_FIXED_LIMIT = 10**10  # cents: _numeric3 spells amounts below 100,000,000.00
 _SEQ_FIELDS = tuple(_DATE.pack(4, seq) for seq in range(1, DUE_ZERO + 1))  # int4 fields
 _SEQ_REFS = tuple(f"{seq:02d}".encode() for seq in range(1, DUE_ZERO + 1))  # "PAY-...-05"
 _METHOD_FIELDS = {
@@ -409,6 +501,17 @@ def _numeric(cents: int) -> bytes:
         digits.insert(0, digit)
     return Struct(f">ihhhh{len(digits)}h").pack(
         8 + 2 * len(digits), len(digits), len(digits) - 2, 0, 2, *digits
+    )
+
+
+def _numeric3(cents: int) -> bytes:
+    """A binary numeric field of ``cents`` / 100 as exactly three base-10000 digits
+    (weight 1), leading or trailing zero digits included: one Struct for every amount.
+    numeric_recv strips the zero digits, so the stored value is the one ``_numeric``
+    spells. ``0 <= cents < _FIXED_LIMIT``."""
+    whole = cents // 100
+    return _NUMERIC_3.pack(
+        14, 3, 1, 0, 2, whole // 10_000, whole % 10_000, (cents - whole * 100) * 100
     )
 
 

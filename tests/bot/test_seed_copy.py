@@ -212,6 +212,35 @@ def test_cli_seed_uses_copy_on_postgresql(
         assert conn.scalar(select(func.count()).select_from(Borrower)) == 500
 
 
+def test_fixed_width_amounts_are_stored_as_the_server_spells_them(
+    pg_engine: Engine, reference_engine: Engine, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Installment amounts go as three base-10000 digits whatever their size; the server
+    strips the zero digits, so every stored numeric is byte for byte the one its text
+    parses to. Loans whose amounts do not fit (none seeded: forced here) go field by
+    field and give the same rows."""
+    import bot.seed_copy
+
+    copy_portfolio(reference_engine, 60, now=now, rng_seed=3, workers=1)
+    monkeypatch.setattr(bot.seed_copy, "_FIXED_LIMIT", 0)  # every loan by the fallback
+    copy_portfolio(pg_engine, 60, now=now, rng_seed=3, workers=1)
+    assert _dump(pg_engine) == _dump(reference_engine)
+    checks = (
+        "SELECT count(*) FROM installments WHERE numeric_send(principal_due)"
+        " <> numeric_send(principal_due::text::numeric) OR numeric_send(interest_due)"
+        " <> numeric_send(interest_due::text::numeric) OR numeric_send(amount_paid)"
+        " <> numeric_send(amount_paid::text::numeric) OR numeric_send(fees_due)"
+        " <> numeric_send(fees_due::text::numeric)",
+        "SELECT count(*) FROM payments"
+        " WHERE numeric_send(amount) <> numeric_send(amount::text::numeric)",
+    )
+    with reference_engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM installments WHERE amount_paid = 0")) > 0
+        assert conn.scalar(text("SELECT count(*) FROM installments WHERE amount_paid > 0")) > 0
+        for sql in checks:
+            assert conn.scalar(text(sql)) == 0, sql
+
+
 def test_parallel_blocks_write_the_same_rows_as_one_process(
     pg_engine: Engine, reference_engine: Engine, now: datetime
 ) -> None:
@@ -291,9 +320,7 @@ def test_a_duplicate_fails_the_rebuilt_unique_constraint(
         return data, borrower_ids, counts
 
     monkeypatch.setattr(bot.seed_copy._Encoder, "chunk", duplicating)
-    with pytest.raises(
-        psycopg.errors.UniqueViolation, match="uq_contact_points_channel_address"
-    ):
+    with pytest.raises(psycopg.errors.UniqueViolation, match="uq_contact_points_channel_address"):
         copy_portfolio(pg_engine, 30, now=now, workers=1)
     assert set(_counts(pg_engine).values()) == {0}
     assert _schema(pg_engine) == schema_before
@@ -334,10 +361,12 @@ def test_keys_are_dropped_only_on_empty_tables(
 def test_binary_numeric_fields_spell_the_amounts() -> None:
     import struct
 
-    from bot.seed_copy import _numeric
+    from bot.seed_copy import _FIXED_LIMIT, _numeric, _numeric3
 
-    for cents in (0, 1, 99, 100, 12_345, 999_999, 1_000_000, 123_456_789, 10**10 - 1, 10**12 + 5):
-        field = _numeric(cents)
+    amounts = (0, 1, 99, 100, 12_345, 999_999, 1_000_000, 123_456_789, 10**10 - 1, 10**12 + 5)
+    fields = [(c, _numeric(c)) for c in amounts]
+    fields += [(c, _numeric3(c)) for c in amounts if c < _FIXED_LIMIT]
+    for cents, field in fields:
         length, ndigits, weight, sign, dscale = struct.unpack(">ihhhh", field[:12])
         digits = struct.unpack(f">{ndigits}h", field[12:])
         value = sum(
