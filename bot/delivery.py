@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Integer, String, Table, bindparam, func, insert, select, text, update
@@ -22,7 +23,7 @@ from bot.compliance import ContactHistory, Decision, Outbound, evaluate
 from bot.compliance.history import first_bot_turn, load_history
 from bot.compliance.model import BOT_TURNS, RuleResult
 from bot.compliance.profiles import with_disclosure
-from bot.db import core, one_of
+from bot.db import array_columns, core, one_of
 from bot.models import (
     Borrower,
     ContactPoint,
@@ -351,27 +352,38 @@ def insert_many(session: Session, model: Any, rows: list[dict[str, Any]]) -> lis
     )
     columns = list(rows[0])
     names = ", ".join(["id", *columns])
+    values_of = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    # JSON columns, known by their first value that is not None (a batch's rows come
+    # from one place): only their values are converted, the rest go as they are
+    json_at = [
+        i
+        for i, c in enumerate(columns, start=1)
+        if isinstance(next((r[c] for r in rows if r[c] is not None), None), dict | list)
+    ]
     driver = session.connection().connection.driver_connection
     assert driver is not None
     cursor = driver.cursor()  # psycopg 3
     with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        write = copy.write_row
         for new_id, row in zip(ids, rows, strict=True):
-            copy.write_row([new_id, *(_copy_value(row[c]) for c in columns)])
+            values = [new_id, *values_of(row)]
+            for i in json_at:
+                values[i] = _copy_value(values[i])
+            write(values)
     return ids
 
 
 def _copy_value(value: Any) -> Any:
-    """JSON columns go in as their text; everything else as psycopg adapts it."""
-    if isinstance(value, JsonText):
-        return str(value)
+    """A JSON column's value as its text."""
     return json.dumps(value) if isinstance(value, dict | list) else value
 
 
 class JsonText(str):
-    """A JSON column's value already encoded (``insert_many`` on PostgreSQL only)."""
+    """A JSON column's value already encoded (``insert_many`` on PostgreSQL only): it
+    goes in as it is, being a str."""
 
 
-_RULE_JSON: dict[RuleResult, str] = {}
+_RULE_JSON: dict[tuple[str, str, str], str] = {}
 
 
 def rules_json(results: Sequence[RuleResult]) -> JsonText:
@@ -380,20 +392,27 @@ def rules_json(results: Sequence[RuleResult]) -> JsonText:
     a reminder's cost."""
     parts = []
     for r in results:
-        text = _RULE_JSON.get(r)
+        key = (r.rule_id, r.outcome, r.detail)  # not the dataclass's __hash__: Python code
+        text = _RULE_JSON.get(key)
         if text is None:
             if len(_RULE_JSON) >= 20_000:
                 _RULE_JSON.clear()
-            text = _RULE_JSON[r] = json.dumps(r.as_dict())
+            text = _RULE_JSON[key] = json.dumps(r.as_dict())
         parts.append(text)
     return JsonText("[" + ", ".join(parts) + "]")
 
 
 def record_judged(
-    session: Session, items: Sequence[Judged], now: datetime, settings: Settings
+    session: Session,
+    items: Sequence[Judged],
+    now: datetime,
+    settings: Settings,
+    started: Collection[int] = (),
 ) -> list[tuple[int, int]]:
     """Store each decision and its transcript line; returns (message id, decision id)
-    in order. Allowed lines are ``prepared``, denied ones ``blocked`` with the rule."""
+    in order. Allowed lines are ``prepared``, denied ones ``blocked`` with the rule.
+    ``started``: conversations begun at ``now`` in this transaction, whose
+    ``last_message_at`` already says so."""
     if not items:
         return []
     postgres = session.get_bind().dialect.name == "postgresql"
@@ -444,11 +463,11 @@ def record_judged(
     message_ids = insert_many(session, Message, rows)
     # On the connection: the ORM's bulk UPDATE would fetch every matched id back to
     # refresh Conversation objects in the session, and the batch loads none.
-    core(session).execute(
-        update(Conversation)
-        .where(one_of(Conversation.id, {j.conversation_id for j in items}))
-        .values(last_message_at=now)
-    )
+    touched = {j.conversation_id for j in items}.difference(started)
+    if touched:
+        core(session).execute(
+            update(Conversation).where(one_of(Conversation.id, touched)).values(last_message_at=now)
+        )
     return list(zip(message_ids, decision_ids, strict=True))
 
 
@@ -529,8 +548,7 @@ def record_outcomes(
             }
         )
     if params and session.get_bind().dialect.name == "postgresql":
-        columns = {name: [p[name] for p in params] for name in params[0]}
-        session.execute(_OUTCOMES_PG, columns)
+        session.execute(_OUTCOMES_PG, array_columns(params))
     elif params:
         session.connection().execute(
             update(table)

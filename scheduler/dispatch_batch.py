@@ -35,7 +35,7 @@ from bot.chat_links import chat_url
 from bot.clock import local_date
 from bot.compliance import Attempt, evaluate
 from bot.compliance.history import load_history
-from bot.db import core, one_of
+from bot.db import array_columns, core, one_of
 from bot.delivery import Draft, Judged, gate_input, insert_many, outbound_of, record_judged
 from bot.models import (
     Borrower,
@@ -90,9 +90,7 @@ class Batch:
     states: dict[str, int] = field(default_factory=dict)  # rows already final
 
 
-def claim_batch(
-    session: Session, now: datetime, limit: int, mark: bool = True
-) -> list[RowFacts]:
+def claim_batch(session: Session, now: datetime, limit: int, mark: bool = True) -> list[RowFacts]:
     """Claim up to about ``limit`` due rows, every due row of each borrower taken.
 
     ``mark=False`` leaves them locked but unwritten: ``prepare_batch`` in the same
@@ -194,9 +192,9 @@ def _balances(session: Session, borrower_ids: list[int], now: datetime) -> dict[
         .where(one_of(Loan.borrower_id, borrower_ids))
         .order_by(Loan.id)  # Borrower.loans' order: the first loan's currency is the account's
     )
-    for borrower_id, loan_id, reference, currency, zone, grace, status in core(
-        session
-    ).execute(stmt):
+    for borrower_id, loan_id, reference, currency, zone, grace, status in core(session).execute(
+        stmt
+    ):
         loan = _Loan(loan_id, reference, currency, zone, grace, status)
         loans[loan.id] = loan
         accounts[borrower_id].loans.append(loan)
@@ -303,9 +301,9 @@ class _Point:
 
 def _borrowers(session: Session, ids: list[int]) -> dict[int, Borrower]:
     b = Borrower
-    stmt = select(
-        b.id, b.full_name, b.language, b.timezone, b.jurisdiction, b.cease_reason
-    ).where(one_of(b.id, ids))
+    stmt = select(b.id, b.full_name, b.language, b.timezone, b.jurisdiction, b.cease_reason).where(
+        one_of(b.id, ids)
+    )
     # gate_input and build_draft read only the attributes _Borrower carries
     return {row[0]: cast(Borrower, _Borrower(*row)) for row in core(session).execute(stmt)}
 
@@ -338,6 +336,7 @@ class _Conversation:
     channel: str
     status: str
     language: str
+    started: bool = False  # begun by this batch, at its ``now``
 
 
 def _conversations(
@@ -365,9 +364,7 @@ def _conversations(
         )
         .order_by(Conversation.id.desc())
     )
-    for conv_id, borrower_id, point_id, channel, status, language in core(
-        session
-    ).execute(stmt):
+    for conv_id, borrower_id, point_id, channel, status, language in core(session).execute(stmt):
         conversation = _Conversation(
             conv_id, cast(int, borrower_id), point_id, channel, status, language
         )
@@ -375,7 +372,7 @@ def _conversations(
         if key in wanted:
             found.setdefault(key, conversation)
     missing = [
-        _Conversation(0, b, wanted[(b, ch)][0], ch, "bot", wanted[(b, ch)][1])
+        _Conversation(0, b, wanted[(b, ch)][0], ch, "bot", wanted[(b, ch)][1], started=True)
         for b, ch in wanted
         if (b, ch) not in found
     ]
@@ -395,7 +392,6 @@ def _conversations(
         conversation.id = new_id
         found[(conversation.borrower_id, conversation.channel)] = conversation
     return found
-
 
 
 def build_draft(
@@ -554,7 +550,8 @@ def prepare_batch(
             history.add_attempt(borrower.id, attempt)
         judged.append(Judged(conversation.id, borrower.id, conversation.channel, draft, decision))
 
-    recorded = record_judged(session, judged, now, settings)
+    started = {c.id for c in conversations.values() if c.started}
+    recorded = record_judged(session, judged, now, settings, started)
     for (row, _), j, (message_id, decision_id) in zip(live, judged, recorded, strict=True):
         if j.decision.allowed:
             finals.append(
@@ -645,8 +642,7 @@ def update_rows(session: Session, values: list[dict[str, Any]]) -> None:
     if not values:
         return
     if session.get_bind().dialect.name == "postgresql":
-        columns = {name: [v[name] for v in values] for name in values[0]}
-        session.execute(_UPDATE_ROWS_PG, columns)
+        session.execute(_UPDATE_ROWS_PG, array_columns(values))
         return
     table = cast(Table, OutboxRow.__table__)
     c = table.c

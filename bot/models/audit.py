@@ -55,6 +55,13 @@ class Heartbeat(Base):
 # The review searches transcripts by period, intent and gate outcome before any text
 # match, so these filters must be indexed on a table of millions of messages.
 Index("ix_messages_created_at_id", Message.created_at, Message.id)
-Index("ix_messages_intent_created", Message.intent, Message.created_at)
+# Only inbound lines carry an intent: outbound ones (most of the table) stay out of it.
+Index(
+    "ix_messages_intent_created",
+    Message.intent,
+    Message.created_at,
+    postgresql_where=Message.intent.is_not(None),
+    sqlite_where=Message.intent.is_not(None),
+)
 Index("ix_messages_gate_decision_id", Message.gate_decision_id)
 Index("ix_gate_decisions_allowed_rule", GateDecision.allowed, GateDecision.deciding_rule)
