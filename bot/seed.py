@@ -502,7 +502,11 @@ def amortize_cents(
         schedule = amortize(principal, annual_rate, months)
         return [_cents(p) for p, _ in schedule], [_cents(i) for _, i in schedule]
     r, factor, pay_ratio, r_digits, r_scale = _monthly(annual_rate, months)
-    balance = int(_CTX34.quantize(principal, CENT).scaleb(2))
+    balance = _PRINCIPAL_CENTS.get(principal)
+    if balance is None:
+        if len(_PRINCIPAL_CENTS) > 100_000:
+            _PRINCIPAL_CENTS.clear()
+        balance = _PRINCIPAL_CENTS[principal] = int(_CTX34.quantize(principal, CENT).scaleb(2))
     # relative to the largest product: r < r / factor, and balances only fall
     near = (balance * max(1.0, pay_ratio) + 1.0) * _NEAR_HALF
     far = 1.0 - near
@@ -546,6 +550,9 @@ def amortize_cents(
 
 
 _CTX34 = Context(prec=34, rounding=ROUND_HALF_UP)  # amortize's quantize of the principal
+#: principal -> its cents, as amortize quantizes it (a few thousand seeded principals;
+#: equal Decimals are equal keys and quantize alike)
+_PRINCIPAL_CENTS: dict[Decimal, int] = {}
 _SHORT_RATE = 15  # digits of r below which balance * r is exact (< 34 digits) as integers
 
 

@@ -41,6 +41,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from itertools import islice
 from struct import Struct
 from typing import Any
@@ -139,7 +140,8 @@ TABLES: dict[str, tuple[str, ...]] = {
         "fees_due",
         "amount_paid",
     ),
-    "payments": ("id", "loan_id", "amount", "received_at", "method", "reference"),
+    # method last: the one field of a payment row whose length varies (see _Encoder)
+    "payments": ("id", "loan_id", "amount", "received_at", "reference", "method"),
 }
 BINARY_TABLES = frozenset({"installments", "payments"})  # see _Encoder
 NULL = "\\N"
@@ -187,8 +189,10 @@ class _Encoder:
         self.dates: dict[date, str] = {}
         self.loan_created: dict[tuple[date, str], str] = {}
         self.due_fields: dict[tuple[date, int], tuple[bytes, ...]] = {}
-        #: (day, zone) -> local midnight in microseconds from 2000-01-01 UTC, or -1
-        self.stamps: dict[tuple[date, str], int] = {}
+        #: zone -> day -> local midnight in microseconds from 2000-01-01 UTC, or -1
+        self.stamps: dict[str, dict[date, int]] = {}
+        #: a payment row's fields up to its reference, by the reference's length
+        self.payment_rows: dict[int, Callable[..., bytes]] = {}
         self.instants: dict[datetime, str] = {}  # str() of accounts' created_at
 
     def day(self, d: date) -> str:
@@ -222,19 +226,40 @@ class _Encoder:
             )
         return fields
 
-    def stamp(self, day: date, tz: str, minute: int) -> bytes:
-        """``at_local(day, tz, minute // 60, minute % 60)`` as a binary timestamptz field."""
-        key = (day, tz)
-        base = self.stamps.get(key)
+    def zone_stamps(self, tz: str) -> dict[date, int]:
+        """``stamp``'s memo for ``tz``: day -> local midnight in microseconds from
+        2000-01-01 UTC, or -1 when at_local takes no shortcut that day."""
+        stamps = self.stamps.get(tz)
+        if stamps is None:
+            stamps = self.stamps[tz] = {}
+        return stamps
+
+    def stamp(self, day: date, tz: str, minute: int) -> int:
+        """``at_local(day, tz, minute // 60, minute % 60)`` in microseconds from
+        2000-01-01 UTC (a binary timestamptz)."""
+        stamps = self.zone_stamps(tz)
+        base = stamps.get(day)
         if base is None:
-            if len(self.stamps) > 200_000:
-                self.stamps.clear()
-            base = self.stamps[key] = _stamp_base(day, tz)
+            if len(stamps) > 100_000:
+                stamps.clear()
+            base = stamps[day] = _stamp_base(day, tz)
         hour = minute // 60
         if base < 0 or not _BASE_FROM <= hour <= _BASE_UNTIL:
             at = at_local(day, tz, hour, minute % 60)
-            return _TIMESTAMP.pack(8, (at - _PG_EPOCH) // _MICROSECOND)
-        return _TIMESTAMP.pack(8, base + minute * _MINUTE_US)
+            return (at - _PG_EPOCH) // _MICROSECOND
+        return base + minute * _MINUTE_US
+
+    def payment_row(self, head: int) -> Callable[..., bytes]:
+        """Packs a payment row but its method (the last field) from _PAYMENT_HEAD, the id,
+        the loan's field, the amount (a fixed three-digit numeric), _STAMP_LENGTH and the
+        receipt time, and the reference: its length and the ``head`` bytes of
+        ``PAY-<loan>-``, then the two of the installment's seq."""
+        pack = self.payment_rows.get(head)
+        if pack is None:
+            pack = self.payment_rows[head] = Struct(
+                f">6si8s{len(_ZERO_FIXED)}s4sq{4 + head}s2s"
+            ).pack
+        return pack
 
     def _loan_rows(
         self,
@@ -271,10 +296,10 @@ class _Encoder:
                         (
                             _ROW_HEAD.pack(6, 4, payment_id, 4, lid),
                             paid_field,
-                            self.stamp(day, tz, minute),
-                            _METHOD_FIELDS[method],
+                            _TIMESTAMP.pack(8, self.stamp(day, tz, minute)),
                             _INT4.pack(len(ref)),
                             ref,
+                            _METHOD_FIELDS[method],
                         )
                     )
                 )
@@ -301,6 +326,7 @@ class _Encoder:
         """The COPY data of ``draws``, their borrowers' ids and the row counts; the
         first installment and payment take the ids given."""
         ids = self.ids
+        first_installment, first_payment = installment_id, payment_id
         borrowers: list[str] = []
         contacts: list[str] = []
         loans: list[str] = []
@@ -309,9 +335,9 @@ class _Encoder:
         borrower_ids: list[int] = []
         last_loan = 0
         add_installment, add_payment = installments.append, payments.append
-        stamps, stamp, pack_stamp = self.stamps, self.stamp, _TIMESTAMP.pack
+        stamp, pack_stamp, unpaid_tails = self.stamp, _TIMESTAMP.pack, _UNPAID_TAILS
         seq_fields, seq_refs, methods = _SEQ_FIELDS, _SEQ_REFS, _METHOD_FIELDS
-        join, row_head = b"".join, _ROW_HEAD.pack
+        join = b"".join
         numeric3, pack_installment = _numeric3, _INSTALLMENT.pack
         for p in draws:
             bid = ids.borrowers + p.number
@@ -344,107 +370,87 @@ class _Encoder:
                 tz = lp.timezone
                 loans.append(
                     f"{lid}\t{bid}\t{lp.reference}\tpersonal\t{lp.currency}\t"
-                    f"{lp.principal}\t{lp.annual_rate}\t{tz}\t"
+                    f"{lp.principal!s}\t{lp.annual_rate!s}\t{tz}\t"
                     f"{lp.profile}\t{lp.grace_days}\t{self.day(lp.opened_on)}\tactive\t"
                     f"{self.loan_created_at(lp.opened_on, tz)}\n"
                 )
-                # the hot loops: ~21 installments and ~10 payments per loan
+                # the hot loops: ~10 payments and ~21 installments per loan
                 pay_ref = f"PAY-{lp.reference}-".encode()
-                ref_head = _INT4.pack(len(pay_ref) + 2) + pay_ref  # + "05"
                 paid, partial = lp.paid, lp.partial
                 dues = self.dues(lp)[DUE_ZERO - paid :]
-                receipts = lp.receipts
                 parts, interests = amortize_cents(lp.principal, lp.annual_rate, lp.term)
-                if parts and max(parts) + max(interests) >= _FIXED_LIMIT:  # never seeded
+                if lp.principal >= _FIXED_PRINCIPAL or lp.annual_rate > 12:  # never seeded
                     installment_id, payment_id = self._loan_rows(
                         lid, tz, lp, dues, parts, interests, installment_id, payment_id,
                         add_installment, add_payment,
                     )  # fmt: skip
                     continue
-                due_cents, due_field = -1, b""  # all but the last amount due are the same
-                for n, part in enumerate(parts):
-                    interest = interests[n]
-                    if n < paid:
-                        if part + interest != due_cents:
-                            due_cents = part + interest
+                loan_field = _INT4X2.pack(4, lid)
+                tails: list[bytes] = []  # per installment: fees_due (zero), amount_paid
+                if paid:
+                    zone_stamps = self.zone_stamps(tz)
+                    pay_row = self.payment_row(len(pay_ref))
+                    ref_head = _INT4.pack(len(pay_ref) + 2) + pay_ref  # + "05"
+                    due_cents, due_field, tail = -1, b"", b""  # all but the last are the same
+                    for n, (day, minute, method) in enumerate(lp.receipts):
+                        if parts[n] + interests[n] != due_cents:
+                            due_cents = parts[n] + interests[n]
                             due_field = numeric3(due_cents)
-                        paid_field = due_field
-                        day, minute, method = receipts[n]
-                        base = stamps.get((day, tz))
-                        if base is not None and base >= 0:  # stamp() inlined
-                            received = pack_stamp(8, base + minute * _MINUTE_US)
-                        else:
+                            tail = _ZERO_NUMERIC + due_field
+                        base = zone_stamps.get(day)
+                        if base is None or base < 0:
                             received = stamp(day, tz, minute)
-                        add_payment(
-                            join(
-                                (
-                                    row_head(6, 4, payment_id, 4, lid),
-                                    due_field,
-                                    received,
-                                    methods[method],
-                                    ref_head,
-                                    seq_refs[n],
-                                )
+                        else:  # stamp() inlined: payments are received from 7 to 21 h
+                            received = base + minute * _MINUTE_US
+                        row = pay_row(
+                            _PAYMENT_HEAD, payment_id, loan_field, due_field,
+                            _STAMP_LENGTH, received, ref_head, seq_refs[n],
+                        )  # fmt: skip
+                        add_payment(row)
+                        add_payment(methods[method])
+                        tails.append(tail)
+                        payment_id += 1
+                if partial is not None:
+                    percent, day, minute, method = partial
+                    due_field = numeric3(partial_cents(parts[paid] + interests[paid], percent))
+                    ref = pay_ref + seq_refs[paid] + b"P"
+                    add_payment(
+                        join(
+                            (
+                                _PAYMENT_HEAD,
+                                _INT4.pack(payment_id),
+                                loan_field,
+                                due_field,
+                                pack_stamp(8, stamp(day, tz, minute)),
+                                _INT4.pack(len(ref)),
+                                ref,
+                                methods[method],
                             )
                         )
-                        payment_id += 1
-                    elif n == paid and partial is not None:
-                        percent, day, minute, method = partial
-                        paid_field = numeric3(partial_cents(part + interest, percent))
-                        ref = pay_ref + seq_refs[n] + b"P"
-                        add_payment(
-                            join(
-                                (
-                                    row_head(6, 4, payment_id, 4, lid),
-                                    paid_field,
-                                    stamp(day, tz, minute),
-                                    methods[method],
-                                    _INT4.pack(len(ref)),
-                                    ref,
-                                )
-                            )
-                        )
-                        payment_id += 1
-                    else:
-                        paid_field = _ZERO_FIXED
+                    )
+                    tails.append(_ZERO_NUMERIC + due_field)
+                    payment_id += 1
+                tails += unpaid_tails[: len(parts) - len(tails)]
+                # the due date and seq fields run on past the last installment
+                rows = zip(parts, interests, tails, dues, seq_fields, strict=False)
+                for part, interest, tail, due, seq in rows:
                     # one pack a row: amounts as three base-10000 digits (see _numeric3)
                     whole, interest_whole = part // 100, interest // 100
-                    add_installment(
-                        pack_installment(
-                            8,
-                            4,
-                            installment_id,
-                            4,
-                            lid,
-                            seq_fields[n],
-                            dues[n],
-                            14,
-                            3,
-                            1,
-                            0,
-                            2,
-                            whole // 10_000,
-                            whole % 10_000,
-                            (part - whole * 100) * 100,
-                            14,
-                            3,
-                            1,
-                            0,
-                            2,
-                            interest_whole // 10_000,
-                            interest_whole % 10_000,
-                            (interest - interest_whole * 100) * 100,
-                            _ZERO_NUMERIC,
-                            paid_field,
-                        )  # fmt: skip
-                    )
+                    row = pack_installment(
+                        _INSTALLMENT_HEAD, installment_id, loan_field, seq, due,
+                        _FIXED_HEAD, whole // 10_000, whole % 10_000, (part - whole * 100) * 100,
+                        _FIXED_HEAD, interest_whole // 10_000, interest_whole % 10_000,
+                        (interest - interest_whole * 100) * 100,
+                        tail,
+                    )  # fmt: skip
+                    add_installment(row)
                     installment_id += 1
         counts = Counts(
             len(draws),
             len(contacts),
             len(loans),
-            len(installments) - 1,  # the signature
-            len(payments) - 1,
+            installment_id - first_installment,
+            payment_id - first_payment,
             last_loan,
         )
         data = {
@@ -477,8 +483,25 @@ _ZERO_NUMERIC = _NUMERIC_1.pack(10, 1, -1, 0, 2, 0)  # 0.00 (the server drops ze
 #: an installment row: id, loan id, seq, due date, principal and interest due as fixed
 #: three-digit numerics, fees (zero) and the amount paid (a fixed three-digit numeric)
 _ZERO_FIXED = _NUMERIC_3.pack(14, 3, 1, 0, 2, 0, 0, 0)
-_INSTALLMENT = Struct(f">hiiii8s8s{'ihhhhhhh' * 2}{len(_ZERO_NUMERIC)}s{len(_ZERO_FIXED)}s")
+_INT4X2 = Struct(">ii")  # a loan's id as a field: 4, id
+_FIELDS_ID = Struct(">hi")  # a row's field count and its id's length (4)
+_INSTALLMENT_HEAD, _PAYMENT_HEAD = _FIELDS_ID.pack(8, 4), _FIELDS_ID.pack(6, 4)
+_STAMP_LENGTH = _INT4.pack(8)
+#: a fixed three-digit numeric's length, ndigits, weight, sign and dscale
+_FIXED_HEAD = Struct(">ihhhh").pack(14, 3, 1, 0, 2)
+#: The constant fields are bytes, packed in runs (each argument of a pack costs):
+#: _INSTALLMENT_HEAD, the id, the loan's field (_INT4X2), the seq and due date fields,
+#: principal and interest due as _FIXED_HEAD and three digits, then fees_due (zero) and
+#: amount_paid (a fixed three-digit numeric) as one field pair.
+_INSTALLMENT = Struct(
+    f">6si8s8s8s12shhh12shhh{len(_ZERO_NUMERIC) + len(_ZERO_FIXED)}s"
+)  # fmt: skip
+_UNPAID_TAILS = (_ZERO_NUMERIC + _ZERO_FIXED,) * DUE_ZERO  # fees_due, amount_paid: zero
 _FIXED_LIMIT = 10**10  # cents: _numeric3 spells amounts below 100,000,000.00
+#: Below this principal, at an annual rate up to 1200% (r <= 1 a month), every amount of
+#: the schedule does: a principal part is at most the principal, an interest at most
+#: the principal and a cent, a partial payment less than the amount due.
+_FIXED_PRINCIPAL = Decimal(_FIXED_LIMIT // 4) / 100
 _SEQ_FIELDS = tuple(_DATE.pack(4, seq) for seq in range(1, DUE_ZERO + 1))  # int4 fields
 _SEQ_REFS = tuple(f"{seq:02d}".encode() for seq in range(1, DUE_ZERO + 1))  # "PAY-...-05"
 _METHOD_FIELDS = {

@@ -222,7 +222,7 @@ def test_fixed_width_amounts_are_stored_as_the_server_spells_them(
     import bot.seed_copy
 
     copy_portfolio(reference_engine, 60, now=now, rng_seed=3, workers=1)
-    monkeypatch.setattr(bot.seed_copy, "_FIXED_LIMIT", 0)  # every loan by the fallback
+    monkeypatch.setattr(bot.seed_copy, "_FIXED_PRINCIPAL", 0)  # every loan by the fallback
     copy_portfolio(pg_engine, 60, now=now, rng_seed=3, workers=1)
     assert _dump(pg_engine) == _dump(reference_engine)
     checks = (
@@ -376,3 +376,16 @@ def test_binary_numeric_fields_spell_the_amounts() -> None:
         assert (length, sign, dscale) == (len(field) - 4, 0, 2)
         assert all(0 <= d < 10_000 for d in digits)
         assert value == Decimal(cents) / 100, cents
+
+
+def test_fixed_width_fits_every_amount_below_the_principal_bound() -> None:
+    """The encoder packs a loan's amounts as fixed three-digit numerics when its principal
+    is below _FIXED_PRINCIPAL and its rate at most 1200%: no amount reaches _FIXED_LIMIT."""
+    from bot.seed import amortize_cents
+    from bot.seed_copy import _FIXED_LIMIT, _FIXED_PRINCIPAL
+
+    principal = _FIXED_PRINCIPAL - Decimal("0.01")
+    for rate in (Decimal(0), Decimal("0.36"), Decimal(12)):
+        for months in (1, 2, 6, 36, 120):
+            parts, interests = amortize_cents(principal, rate, months)
+            assert max(p + i for p, i in zip(parts, interests, strict=True)) < _FIXED_LIMIT
