@@ -8,7 +8,7 @@ are byte for byte the ones the stock classes make, and they read the stock token
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import json
 import struct
@@ -74,8 +74,12 @@ def hmac_sha1_states(key: bytes) -> tuple[Any, Any]:
     return hashlib.sha1(padded.translate(_IPAD)), hashlib.sha1(padded.translate(_OPAD))
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    """``base64.urlsafe_b64encode(data)`` without its padding, minus its wrappers."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
 
 
 class TokenMaker:

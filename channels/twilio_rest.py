@@ -47,6 +47,8 @@ def form_encode(fields: dict[str, str]) -> str:
 
 
 def _form(text: str) -> str:
+    if text.isalnum() and text.isascii():  # field names: nothing to quote
+        return text
     return text.encode().decode("latin-1").translate(_FORM)
 
 

@@ -140,7 +140,7 @@ def claim_batch(session: Session, now: datetime, limit: int, mark: bool = True) 
     )
     if postgres:
         stmt = stmt.with_for_update(skip_locked=True)
-    rows = [RowFacts(*r[:8], attempts=r[8] + 1) for r in core(session).execute(stmt)]
+    rows = [RowFacts(*r[:8], attempts=r[8] + 1) for r in core(session).execute(stmt).all()]
     if rows and mark:
         session.execute(
             update(OutboxRow)
@@ -192,8 +192,8 @@ def _balances(session: Session, borrower_ids: list[int], now: datetime) -> dict[
         .where(one_of(Loan.borrower_id, borrower_ids))
         .order_by(Loan.id)  # Borrower.loans' order: the first loan's currency is the account's
     )
-    for borrower_id, loan_id, reference, currency, zone, grace, status in core(session).execute(
-        stmt
+    for borrower_id, loan_id, reference, currency, zone, grace, status in (
+        core(session).execute(stmt).all()
     ):
         loan = _Loan(loan_id, reference, currency, zone, grace, status)
         loans[loan.id] = loan
@@ -210,7 +210,7 @@ def _balances(session: Session, borrower_ids: list[int], now: datetime) -> dict[
         unpaid = select(Installment.loan_id, Installment.due_date, owed).where(
             one_of(Installment.loan_id, loans), owed > 0
         )
-        for loan_id, due, outstanding in core(session).execute(unpaid):
+        for loan_id, due, outstanding in core(session).execute(unpaid).all():
             loans[loan_id].installments.append(_Installment(due, outstanding))
     # account_balance reads only the attributes these plain values carry
     return {b: account_balance(cast(Borrower, a), now) for b, a in accounts.items()}
@@ -243,7 +243,7 @@ def _balances_summed(
         "loan_ids": "{" + ",".join(map(str, ids)) + "}",
         "todays": "{" + ",".join(todays[loans[i].timezone].isoformat() for i in ids) + "}",
     }
-    totals = {row[0]: row[1:] for row in core(session).execute(_LOAN_TOTALS_PG, params)}
+    totals = {row[0]: row[1:] for row in core(session).execute(_LOAN_TOTALS_PG, params).all()}
     balances: dict[int, Any] = {}
     for borrower_id, account in accounts.items():
         per_loan = []
@@ -305,7 +305,7 @@ def _borrowers(session: Session, ids: list[int]) -> dict[int, Borrower]:
         one_of(b.id, ids)
     )
     # gate_input and build_draft read only the attributes _Borrower carries
-    return {row[0]: cast(Borrower, _Borrower(*row)) for row in core(session).execute(stmt)}
+    return {row[0]: cast(Borrower, _Borrower(*row)) for row in core(session).execute(stmt).all()}
 
 
 def _points(session: Session, ids: set[int]) -> dict[int, ContactPoint]:
@@ -313,7 +313,7 @@ def _points(session: Session, ids: set[int]) -> dict[int, ContactPoint]:
     stmt = select(p.id, p.address, p.consent, p.opted_out_at, p.verified, p.invalid).where(
         one_of(p.id, ids)
     )
-    return {row[0]: cast(ContactPoint, _Point(*row)) for row in core(session).execute(stmt)}
+    return {row[0]: cast(ContactPoint, _Point(*row)) for row in core(session).execute(stmt).all()}
 
 
 def _suspensions(session: Session, borrower_ids: list[int]) -> dict[int, str]:
@@ -364,7 +364,9 @@ def _conversations(
         )
         .order_by(Conversation.id.desc())
     )
-    for conv_id, borrower_id, point_id, channel, status, language in core(session).execute(stmt):
+    for conv_id, borrower_id, point_id, channel, status, language in (
+        core(session).execute(stmt).all()
+    ):
         conversation = _Conversation(
             conv_id, cast(int, borrower_id), point_id, channel, status, language
         )

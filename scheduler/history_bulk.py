@@ -122,7 +122,7 @@ def load_batch_history(
             .outerjoin(GateDecision, GateDecision.id == Message.gate_decision_id)
             .where(one_of(Conversation.borrower_id, ids), *window, proactive)
         )
-    for borrower_id, at, channel, point in core(session).execute(sent):
+    for borrower_id, at, channel, point in core(session).execute(sent).all():
         history.add_attempt(borrower_id, Attempt(at, channel, point))
 
     when = func.coalesce(OutboxRow.sent_at, OutboxRow.claimed_at)
@@ -136,7 +136,7 @@ def load_batch_history(
         when > since,
         when <= now + CLOCK_SKEW,
     )
-    for borrower_id, at, channel, point in core(session).execute(outbox):
+    for borrower_id, at, channel, point in core(session).execute(outbox).all():
         if at is not None:
             history.add_attempt(borrower_id, Attempt(_aware(at), channel, point))
 
@@ -160,7 +160,7 @@ def load_batch_history(
         )
         .group_by(Conversation.borrower_id)
     )
-    for borrower_id, at in core(session).execute(last):
+    for borrower_id, at in core(session).execute(last).all():
         if borrower_id is not None and at is not None:
             history.last_conversation[borrower_id] = _aware(at)
 
