@@ -603,12 +603,6 @@ def _annuity(annual_rate: Decimal, months: int) -> tuple[Decimal, Decimal]:
         return r, (1 - (1 + r) ** -months) if r else ZERO
 
 
-def _month_days(year: int, month: int) -> int:
-    if month == 12:
-        return 31
-    return (date(year, month + 1, 1) - timedelta(days=1)).day
-
-
 # --------------------------------------------------------------------------- plans
 
 
@@ -806,15 +800,25 @@ _CLOCK = tuple(timedelta(minutes=m) for m in range(24 * 60))
 _NO_BASE = datetime.min.replace(tzinfo=UTC)
 _SHIFT = tuple(timedelta(days=d) for d in range(-5, 4))  # a payment's days around its due date
 _ONE_DAY = timedelta(days=1)
+#: timedelta(days=d) for the days past due _Planner.loan draws (timedelta() is slow)
+_DAYS = {
+    d: timedelta(days=d)
+    for d in range(
+        min(lo for lo, _ in STAGE_DPD.values()), max(hi for _, hi in STAGE_DPD.values()) + 1
+    )
+}
+#: _Planner.loan's principals and rates by their drawn whole units and percents
+_PRINCIPALS: dict[float, Decimal] = {}
+_RATES: dict[int, Decimal] = {}
 _DAY_BASE: dict[tuple[date, str], datetime] = {}  # day_base's memo
+#: LoanDraw(...) and AccountDraw(...) without NamedTuple's generated __new__ (a Python
+#: call with a dozen and more arguments): the planners build a million of each
+_new_draw = tuple.__new__
 _ZONES: dict[str, ZoneInfo] = {}
 DUE_ZERO = max(_TERMS)  # a loan's due dates run from DUE_ZERO months before its oldest
 # unpaid installment's (the month before the first, when the loan opened) to DUE_ZERO - 1 after
 if len(_US_METHODS) != 4 or len(_CN_METHODS) != 4:
     raise RuntimeError("_Planner.loan draws a payment method with getrandbits(3) < 4")
-
-_add_months = lru_cache(maxsize=1 << 16)(add_months)  # a few thousand distinct calls,
-# each repeated for many loans: calendar.monthrange is most of a loan's planning time
 
 
 @lru_cache(maxsize=1 << 14)
@@ -930,40 +934,49 @@ class _Planner:
         email_verified, has_email = False, rng.random() < 0.70
         if has_email:
             email_verified = rng.random() < 0.85
-        return AccountDraw(
-            i,
-            ref,
-            full_name,
-            language,
-            tz,
-            jurisdiction,
-            birth_year,
-            id_last4,
-            score,
-            stage,
-            created_at,
-            phone,
-            opted_out_at,
-            0.03 <= u < 0.05,
-            email if has_email else None,
-            email_verified,
-            loans,
+        return _new_draw(
+            AccountDraw,
+            (
+                i,
+                ref,
+                full_name,
+                language,
+                tz,
+                jurisdiction,
+                birth_year,
+                id_last4,
+                score,
+                stage,
+                created_at,
+                phone,
+                opted_out_at,
+                0.03 <= u < 0.05,
+                email if has_email else None,
+                email_verified,
+                loans,
+            ),
         )
 
     def loan(self, ref: str, stage: str, jurisdiction: str, currency: str, tz: str) -> LoanDraw:
         rng = self.rng
         below = self.below
         if jurisdiction == "us":
-            principal = Decimal(round(rng.triangular(1_000, 25_000, 6_000), -2))
-            rate = Decimal(round(rng.triangular(6, 36, 15))) / 100
+            whole = round(rng.triangular(1_000, 25_000, 6_000), -2)
+            rate_percent = round(rng.triangular(6, 36, 15))
             grace = below(6)  # rng.randint(0, 5)
             methods = _US_METHODS
         else:
-            principal = Decimal(round(rng.triangular(5_000, 200_000, 30_000), -2))
-            rate = Decimal(round(rng.triangular(6, 36, 12))) / 100
+            whole = round(rng.triangular(5_000, 200_000, 30_000), -2)
+            rate_percent = round(rng.triangular(6, 36, 12))
             grace = 3 if rng.random() < 0.8 else (0, 1, 2, 5)[below(4)]
             methods = _CN_METHODS
-        principal, rate = principal.quantize(CENT), rate.quantize(CENT)
+        # Decimal(whole).quantize(CENT), (Decimal(rate_percent) / 100).quantize(CENT), memoized
+        principal = _PRINCIPALS.get(whole)
+        if principal is None:
+            principal = _PRINCIPALS[whole] = Decimal(whole).quantize(CENT)
+        rate = _RATES.get(rate_percent)
+        if rate is None:
+            rate = _RATES[rate_percent] = (Decimal(rate_percent) / 100).quantize(CENT)
         term = _TERMS[below(len(_TERMS))]
 
         lo, hi = STAGE_DPD[stage]
@@ -976,9 +989,9 @@ class _Planner:
         today = self.today.get(tz)
         if today is None:
             today = self.today[tz] = local_date(self.now, tz)
-        oldest_due = today - timedelta(days=dpd)  # the oldest unpaid installment's due date
+        oldest_due = today - _DAYS[dpd]  # the oldest unpaid installment's due date
         day_of_month = oldest_due.day
-        if oldest_due.day == _month_days(oldest_due.year, oldest_due.month) and rng.random() < 0.5:
+        if (oldest_due + _ONE_DAY).day == 1 and rng.random() < 0.5:  # the month's last day
             day_of_month = 31  # a month-end loan: due dates clamp to each month's last day
         paid = below(term)  # installments already paid in full
         dues = _dues(oldest_due, day_of_month)
@@ -1010,28 +1023,33 @@ class _Planner:
             append((received, (7 + hour) * 60 + minute, methods[method]))
         partial = None
         if dpd > 0 and rng.random() < 0.30:  # a partial payment on the oldest unpaid one
-            percent = rng.randint(10, 70)
-            received = oldest_due + timedelta(days=rng.randint(0, dpd - 1))
-            hour = rng.randint(7, 21)
-            partial = (percent, received, hour * 60 + rng.randint(0, 59), rng.choice(methods))
+            # rng.randint(10, 70), randint(0, dpd - 1), randint(7, 21), randint(0, 59) and
+            # choice(methods), by _randbelow as they draw them
+            percent = 10 + below(61)
+            received = oldest_due + _DAYS[below(dpd)]
+            minute = (7 + below(15)) * 60 + below(60)
+            partial = (percent, received, minute, methods[below(len(methods))])
 
-        return LoanDraw(
-            ref,
-            currency,
-            principal,
-            rate,
-            tz,
-            jurisdiction,
-            grace,
-            dues[DUE_ZERO - paid - 1],
-            stage,
-            dpd,
-            term,
-            paid,
-            day_of_month,
-            dues,
-            receipts,
-            partial,
+        return _new_draw(
+            LoanDraw,
+            (
+                ref,
+                currency,
+                principal,
+                rate,
+                tz,
+                jurisdiction,
+                grace,
+                dues[DUE_ZERO - paid - 1],
+                stage,
+                dpd,
+                term,
+                paid,
+                day_of_month,
+                dues,
+                receipts,
+                partial,
+            ),
         )
 
     def account_plan(self, draw: AccountDraw) -> AccountPlan:
