@@ -491,28 +491,30 @@ def amortize_cents(
     computed as it is (a test compares them) at a fraction of the cost: the COPY seeder
     spells amounts from cents.
 
-    Each month's interest is ``balance * r`` rounded half up to the cent, as is the
-    payment ``principal * r / factor``. When ``r`` has few digits (most rates: 15%/12 is
-    0.0125) the product is an exact integer sum. Otherwise Decimal rounds it to 34 digits
-    first, which moves it by less than 1e-20 cents, and a float product is within 1e-15
-    of it, relatively: unless its fraction of a cent lies near one half, the float rounds
-    to the same cent; near one half the month is left to Decimal.
+    Each month's interest is ``balance * r`` rounded half up to the cent, ``r`` the
+    annual rate / 12 at 34 digits. With a rate of a few decimals (the seeded ones have
+    two) the exact interest is a fraction, ``balance * numerator / denominator`` cents,
+    rounded half up in integers. Where ``r`` has more than 34 digits (15%/12 = 0.0125 has
+    few, 7%/12 = 0.00583... does not) Decimal's product is off the fraction by less than
+    1e-20 cents, while a fraction that is not exactly half a cent is at least
+    1 / (2 * denominator) away from one: only an exact half is left to Decimal. The
+    payment ``principal * r / factor`` is rounded from a float product, within 1e-15 of
+    Decimal's, relatively, unless its fraction of a cent lies near one half.
     """
     if months < 1 or principal < 0 or annual_rate < 0:
-        schedule = amortize(principal, annual_rate, months)
-        return [_cents(p) for p, _ in schedule], [_cents(i) for _, i in schedule]
-    r, factor, pay_ratio, r_digits, r_scale = _monthly(annual_rate, months)
+        return _schedule_cents(amortize(principal, annual_rate, months))
+    r, factor, pay_ratio, numerator, denominator, exact = _monthly(annual_rate, months)
+    if not denominator:  # a rate of many decimals: never seeded
+        return _schedule_cents(amortize(principal, annual_rate, months))
     balance = _PRINCIPAL_CENTS.get(principal)
     if balance is None:
         if len(_PRINCIPAL_CENTS) > 100_000:
             _PRINCIPAL_CENTS.clear()
         balance = _PRINCIPAL_CENTS[principal] = int(_CTX34.quantize(principal, CENT).scaleb(2))
-    # relative to the largest product: r < r / factor, and balances only fall
-    near = (balance * max(1.0, pay_ratio) + 1.0) * _NEAR_HALF
-    far = 1.0 - near
+    near = (balance * pay_ratio + 1.0) * _NEAR_HALF  # relative to the product
     rounded = balance * pay_ratio + 0.5
     payment = int(rounded)
-    if not near < rounded - payment < far or not r:
+    if not near < rounded - payment < 1.0 - near or not r:
         with localcontext() as ctx:
             ctx.prec = 34
             payment_d = (
@@ -522,52 +524,52 @@ def amortize_cents(
     parts: list[int] = []
     interests: list[int] = []
     add_part, add_interest = parts.append, interests.append
-    if r_scale:  # exact: balance * r_digits / r_scale cents, rounded half up
-        half = r_scale // 2
-        for _ in range(months):
-            interest = (balance * r_digits + half) // r_scale
-            add_interest(interest)
-            part = payment - interest
-            if not 0 <= part <= balance:
-                part = 0 if part < 0 else balance
-            balance -= part
-            add_part(part)
-    else:
-        rate = float(r)
-        for _ in range(months):
-            rounded = balance * rate + 0.5
-            interest = int(rounded)  # half up
-            if not near < rounded - interest < far:
-                interest = _interest_cents(balance, r)
-            add_interest(interest)
-            part = payment - interest
-            if not 0 <= part <= balance:
-                part = 0 if part < 0 else balance
-            balance -= part
-            add_part(part)
+    twice, half, whole = 2 * numerator, denominator, 2 * denominator
+    for _ in range(months):
+        # balance * numerator / denominator rounded half up: (2 n b + d) // 2 d
+        scaled = balance * twice + half
+        interest = scaled // whole
+        if not exact and not scaled % whole:  # exactly half a cent: as Decimal rounds it
+            interest = _interest_cents(balance, r)
+        add_interest(interest)
+        part = payment - interest
+        if not 0 <= part <= balance:
+            part = 0 if part < 0 else balance
+        balance -= part
+        add_part(part)
     parts[-1] += balance  # the last installment takes what is left
     return parts, interests
+
+
+def _schedule_cents(schedule: list[tuple[Decimal, Decimal]]) -> tuple[list[int], list[int]]:
+    return [_cents(p) for p, _ in schedule], [_cents(i) for _, i in schedule]
 
 
 _CTX34 = Context(prec=34, rounding=ROUND_HALF_UP)  # amortize's quantize of the principal
 #: principal -> its cents, as amortize quantizes it (a few thousand seeded principals;
 #: equal Decimals are equal keys and quantize alike)
 _PRINCIPAL_CENTS: dict[Decimal, int] = {}
-_SHORT_RATE = 15  # digits of r below which balance * r is exact (< 34 digits) as integers
+#: _monthly's fraction is for rates of at most this many decimals and digits: its
+#: 1 / (24 * 10**12) cent from a half stays far above Decimal's error (see amortize_cents)
+_RATE_PLACES, _RATE_DIGITS = 12, 20
 
 
 @lru_cache(maxsize=1 << 12)
-def _monthly(annual_rate: Decimal, months: int) -> tuple[Decimal, Decimal, float, int, int]:
-    """``_annuity``'s (r, factor), r / factor as a float, and r as digits / scale when it
-    has at most _SHORT_RATE digits (else scale 0)."""
+def _monthly(annual_rate: Decimal, months: int) -> tuple[Decimal, Decimal, float, int, int, bool]:
+    """``_annuity``'s (r, factor), r / factor as a float, a month's interest per cent as
+    a fraction numerator / denominator (0, 0 for a rate of more than _RATE_PLACES
+    decimals or _RATE_DIGITS digits), and whether r is that fraction exactly."""
     r, factor = _annuity(annual_rate, months)
     with localcontext() as ctx:
         ctx.prec = 34
         pay_ratio = float(r / factor) if r else 0.0
-    _, digits, exponent = r.as_tuple()
-    if len(digits) <= _SHORT_RATE and isinstance(exponent, int) and exponent <= 0:
-        return r, factor, pay_ratio, int("".join(map(str, digits))), 10**-exponent
-    return r, factor, pay_ratio, 0, 0
+    _, digits, exponent = annual_rate.as_tuple()
+    if not isinstance(exponent, int) or len(digits) > _RATE_DIGITS or exponent < -_RATE_PLACES:
+        return r, factor, pay_ratio, 0, 0, False
+    places = max(0, -exponent)
+    numerator = int(annual_rate.scaleb(places))
+    # numerator / (12 * 10**places) ends (within 34 digits) where 3 divides the numerator
+    return r, factor, pay_ratio, numerator, 12 * 10**places, numerator % 3 == 0
 
 
 def _interest_cents(balance: int, r: Decimal) -> int:

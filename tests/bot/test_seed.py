@@ -292,6 +292,17 @@ def test_amortize_cents_matches_on_the_seeded_rates_and_near_half_cents() -> Non
     )
 
 
+def test_amortize_cents_matches_on_exact_half_cents_of_long_rates() -> None:
+    # 7%/12 has more than 34 digits: where balance * 7 / 1200 is exactly half a cent,
+    # Decimal's product at 34 digits lands on either side of it (both occur here).
+    for m in range(3_000):
+        if (1_200 * m + 600) % 7 == 0:
+            principal = Decimal((1_200 * m + 600) // 7) / 100
+            for months in (1, 12):
+                schedule = amortize(principal, Decimal("0.07"), months)
+                assert amortize_cents(principal, Decimal("0.07"), months) == _in_cents(schedule)
+
+
 def test_partial_cents_is_the_decimal_rule() -> None:
     for due in range(1, 3_000):
         amount_due = Decimal(due) / 100
