@@ -186,8 +186,8 @@ class _Encoder:
 
     def __init__(self, ids: _Ids) -> None:
         self.ids = ids
-        self.dates: dict[date, str] = {}
-        self.loan_created: dict[tuple[date, str], str] = {}
+        #: (opened_on, zone) -> a loan row's last fields: opened_on, status, created_at
+        self.loan_tails: dict[tuple[date, str], str] = {}
         self.due_fields: dict[tuple[date, int], tuple[bytes, ...]] = {}
         #: zone -> day -> local midnight in microseconds from 2000-01-01 UTC, or -1
         self.stamps: dict[str, dict[date, int]] = {}
@@ -195,24 +195,15 @@ class _Encoder:
         self.payment_rows: dict[int, Callable[..., bytes]] = {}
         self.instants: dict[datetime, str] = {}  # str() of accounts' created_at
 
-    def day(self, d: date) -> str:
-        s = self.dates.get(d)
-        if s is None:
-            s = self.dates[d] = d.isoformat()
-            if len(self.dates) > 100_000:
-                self.dates.clear()
-        return s
-
-    def loan_created_at(self, opened_on: date, tz: str) -> str:
-        # seed_portfolio: datetime.combine(opened_on, time(10), tzinfo=ZoneInfo(timezone))
-        key = (opened_on, tz)
-        s = self.loan_created.get(key)
-        if s is None:
-            opened_at = datetime.combine(opened_on, time(10), tzinfo=_zone(tz))
-            s = self.loan_created[key] = str(opened_at)
-            if len(self.loan_created) > 100_000:
-                self.loan_created.clear()
-        return s
+    def loan_tail(self, opened_on: date, tz: str) -> str:
+        """A loan row's last fields, opened_on, status and created_at, memoized in
+        ``loan_tails``; created_at as seed_portfolio has it: datetime.combine(opened_on,
+        time(10), tzinfo=ZoneInfo(timezone))."""
+        if len(self.loan_tails) > 100_000:
+            self.loan_tails.clear()
+        opened_at = datetime.combine(opened_on, time(10), tzinfo=_zone(tz))
+        tail = self.loan_tails[opened_on, tz] = f"{opened_on.isoformat()}\tactive\t{opened_at}\n"
+        return tail
 
     def dues(self, draw: LoanDraw) -> tuple[bytes, ...]:
         """``draw.dues`` as binary date fields (a few thousand loan calendars)."""
@@ -337,7 +328,7 @@ class _Encoder:
         add_installment, add_payment = installments.append, payments.append
         stamp, pack_stamp, unpaid_tails = self.stamp, _TIMESTAMP.pack, _UNPAID_TAILS
         seq_fields, seq_refs, methods = _SEQ_FIELDS, _SEQ_REFS, _METHOD_FIELDS
-        join = b"".join
+        join, loan_tails = b"".join, self.loan_tails
         numeric3, pack_installment = _numeric3, _INSTALLMENT.pack
         for p in draws:
             bid = ids.borrowers + p.number
@@ -368,11 +359,11 @@ class _Encoder:
             for k, lp in enumerate(p.loans):
                 lid = last_loan = ids.loans + LOANS_PER_ACCOUNT * p.number + k
                 tz = lp.timezone
+                row_end = loan_tails.get((lp.opened_on, tz)) or self.loan_tail(lp.opened_on, tz)
                 loans.append(
                     f"{lid}\t{bid}\t{lp.reference}\tpersonal\t{lp.currency}\t"
                     f"{lp.principal!s}\t{lp.annual_rate!s}\t{tz}\t"
-                    f"{lp.profile}\t{lp.grace_days}\t{self.day(lp.opened_on)}\tactive\t"
-                    f"{self.loan_created_at(lp.opened_on, tz)}\n"
+                    f"{lp.profile}\t{lp.grace_days}\t{row_end}"
                 )
                 # the hot loops: ~10 payments and ~21 installments per loan
                 pay_ref = f"PAY-{lp.reference}-".encode()
@@ -438,9 +429,9 @@ class _Encoder:
                     whole, interest_whole = part // 100, interest // 100
                     row = pack_installment(
                         _INSTALLMENT_HEAD, installment_id, loan_field, seq, due,
-                        _FIXED_HEAD, whole // 10_000, whole % 10_000, (part - whole * 100) * 100,
+                        _FIXED_HEAD, whole // 10_000, whole % 10_000, part % 100 * 100,
                         _FIXED_HEAD, interest_whole // 10_000, interest_whole % 10_000,
-                        (interest - interest_whole * 100) * 100,
+                        interest % 100 * 100,
                         tail,
                     )  # fmt: skip
                     add_installment(row)
