@@ -827,7 +827,16 @@ if len(_US_METHODS) != 4 or len(_CN_METHODS) != 4:
 def _dues(oldest_due: date, day_of_month: int) -> tuple[date, ...]:
     """The monthly due dates on ``day_of_month`` around ``oldest_due`` (see LoanDraw.dues):
     a few thousand distinct pairs, each shared by hundreds of loans."""
-    return tuple(add_months(oldest_due, k - DUE_ZERO, day_of_month) for k in range(2 * DUE_ZERO))
+    first = oldest_due.year * 12 + oldest_due.month - 1 - DUE_ZERO  # as add_months counts
+    return tuple(_due_in(month, day_of_month) for month in range(first, first + 2 * DUE_ZERO))
+
+
+@lru_cache(maxsize=1 << 16)
+def _due_in(month: int, day_of_month: int) -> date:
+    """add_months' date on ``day_of_month`` of ``month`` (year * 12 + month - 1), clamped:
+    _dues' calendars share their months, and monthrange is most of add_months' cost."""
+    year, month0 = divmod(month, 12)
+    return add_months(date(year, month0 + 1, 1), 0, day_of_month)
 
 
 def _zone(tz: str) -> ZoneInfo:
