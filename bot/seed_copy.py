@@ -376,7 +376,7 @@ class _Encoder:
                         add_installment, add_payment,
                     )  # fmt: skip
                     continue
-                loan_field = _INT4X2.pack(4, lid)
+                loan_field = _INT4_FIELD.pack(4, lid)
                 tails: list[bytes] = []  # per installment: fees_due (zero), amount_paid
                 if paid:
                     zone_stamps = self.zone_stamps(tz)
@@ -471,17 +471,15 @@ _MINUTE_US = 60_000_000
 #: dscale (2: the columns' scale), digits
 _NUMERIC_1, _NUMERIC_2, _NUMERIC_3 = Struct(">ihhhhh"), Struct(">ihhhhhh"), Struct(">ihhhhhhh")
 _ZERO_NUMERIC = _NUMERIC_1.pack(10, 1, -1, 0, 2, 0)  # 0.00 (the server drops zero digits)
-#: an installment row: id, loan id, seq, due date, principal and interest due as fixed
-#: three-digit numerics, fees (zero) and the amount paid (a fixed three-digit numeric)
-_ZERO_FIXED = _NUMERIC_3.pack(14, 3, 1, 0, 2, 0, 0, 0)
-_INT4X2 = Struct(">ii")  # a loan's id as a field: 4, id
+_ZERO_FIXED = _NUMERIC_3.pack(14, 3, 1, 0, 2, 0, 0, 0)  # 0.00 as _numeric3 spells it
+_INT4_FIELD = _DATE  # an int4 field: 4, the value (a loan's id)
 _FIELDS_ID = Struct(">hi")  # a row's field count and its id's length (4)
 _INSTALLMENT_HEAD, _PAYMENT_HEAD = _FIELDS_ID.pack(8, 4), _FIELDS_ID.pack(6, 4)
 _STAMP_LENGTH = _INT4.pack(8)
 #: a fixed three-digit numeric's length, ndigits, weight, sign and dscale
 _FIXED_HEAD = Struct(">ihhhh").pack(14, 3, 1, 0, 2)
 #: The constant fields are bytes, packed in runs (each argument of a pack costs):
-#: _INSTALLMENT_HEAD, the id, the loan's field (_INT4X2), the seq and due date fields,
+#: _INSTALLMENT_HEAD, the id, the loan's field (_INT4_FIELD), the seq and due date fields,
 #: principal and interest due as _FIXED_HEAD and three digits, then fees_due (zero) and
 #: amount_paid (a fixed three-digit numeric) as one field pair.
 _INSTALLMENT = Struct(
