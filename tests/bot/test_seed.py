@@ -55,14 +55,15 @@ def test_sixty_accounts_cover_every_stage_language_and_jurisdiction(
     assert {b.language for b in borrowers} == {"en", "zh"}
     assert {b.jurisdiction for b in borrowers} == {"us", "cn"}
     for jurisdiction in ("us", "cn"):  # every stage in both jurisdictions
-        assert {account_balance(b, now).stage for b in borrowers
-                if b.jurisdiction == jurisdiction} == set(STAGE_ORDER)
+        assert {
+            account_balance(b, now).stage for b in borrowers if b.jurisdiction == jurisdiction
+        } == set(STAGE_ORDER)
     assert summary.languages == dict(Counter(b.language for b in borrowers))
     assert summary.loans == sum(len(b.loans) for b in borrowers)
     assert summary.installments == sum(len(ln.installments) for b in borrowers for ln in b.loans)
     assert summary.payments == session.scalar(
-        select(func.count()).select_from(Payment).join(Loan)
-        .where(Loan.reference.like("SYN-%")))
+        select(func.count()).select_from(Payment).join(Loan).where(Loan.reference.like("SYN-%"))
+    )
     assert "seeded 60 accounts" in str(summary)
 
 
@@ -70,7 +71,8 @@ def test_every_loan_lands_on_its_planned_days_past_due(session: Session, now: da
     seed_portfolio(session, 60, now=now, rng_seed=7)
     planned = {lp.reference: lp for p in plan_accounts(60, now, 7) for lp in p.loans}
     loans = session.scalars(
-        select(Loan).where(Loan.reference.like("SYN-%"))
+        select(Loan)
+        .where(Loan.reference.like("SYN-%"))
         .options(selectinload(Loan.installments), selectinload(Loan.borrower))
     ).all()
     assert len(loans) == len(planned)
@@ -87,7 +89,8 @@ def test_phones_are_e164_unique_and_fictional(session: Session, now: datetime) -
     seed_portfolio(session, 60, now=now)
     rows = session.execute(
         select(ContactPoint.address, Borrower.jurisdiction)
-        .join(Borrower).where(ContactPoint.channel == "sms")
+        .join(Borrower)
+        .where(ContactPoint.channel == "sms")
     ).all()
     assert len(rows) == 60
     assert len({address for address, _ in rows}) == 60
@@ -111,9 +114,15 @@ def test_phone_schemes_are_injective_over_their_whole_range() -> None:
 def test_us_phone_area_code_matches_timezone() -> None:
     assert us_phone(0) == ("+12125550100", "America/New_York")
     zones = Counter(us_phone(n)[1] for n in range(96 * 10))
-    assert set(zones) == {"America/New_York", "America/Chicago", "America/Denver",
-                          "America/Phoenix", "America/Los_Angeles", "America/Anchorage",
-                          "Pacific/Honolulu"}
+    assert set(zones) == {
+        "America/New_York",
+        "America/Chicago",
+        "America/Denver",
+        "America/Phoenix",
+        "America/Los_Angeles",
+        "America/Anchorage",
+        "Pacific/Honolulu",
+    }
 
 
 def test_principal_parts_and_payments_add_up_in_the_database(
@@ -121,7 +130,8 @@ def test_principal_parts_and_payments_add_up_in_the_database(
 ) -> None:
     seed_portfolio(session, 60, now=now)
     loans = session.scalars(
-        select(Loan).where(Loan.reference.like("SYN-%"))
+        select(Loan)
+        .where(Loan.reference.like("SYN-%"))
         .options(selectinload(Loan.installments), selectinload(Loan.payments))
     ).all()
     partial = 0
@@ -129,8 +139,7 @@ def test_principal_parts_and_payments_add_up_in_the_database(
         assert sum(i.principal_due for i in loan.installments) == loan.principal
         assert [i.seq for i in loan.installments] == list(range(1, len(loan.installments) + 1))
         assert 6 <= len(loan.installments) <= 36
-        assert sum(p.amount for p in loan.payments) == sum(
-            i.amount_paid for i in loan.installments)
+        assert sum(p.amount for p in loan.payments) == sum(i.amount_paid for i in loan.installments)
         for p in loan.payments:
             assert p.received_at.tzinfo is not None and p.received_at < now
         unpaid = [i for i in loan.installments if i.outstanding > 0]
@@ -184,12 +193,16 @@ def test_plans_are_deterministic_and_prefix_stable(now: datetime) -> None:
 
 def test_seeding_is_deterministic_in_the_database(session: Session, now: datetime) -> None:
     def snapshot() -> list[tuple[str, str, Decimal, int]]:
-        return [tuple(r) for r in session.execute(  # type: ignore[misc]
-            select(Borrower.full_name, Loan.reference, Loan.principal, func.count(Payment.id))
-            .join(Loan, Loan.borrower_id == Borrower.id)
-            .outerjoin(Payment, Payment.loan_id == Loan.id)
-            .group_by(Borrower.full_name, Loan.reference, Loan.principal)
-            .order_by(Loan.reference))]
+        return [
+            tuple(r)
+            for r in session.execute(  # type: ignore[misc]
+                select(Borrower.full_name, Loan.reference, Loan.principal, func.count(Payment.id))
+                .join(Loan, Loan.borrower_id == Borrower.id)
+                .outerjoin(Payment, Payment.loan_id == Loan.id)
+                .group_by(Borrower.full_name, Loan.reference, Loan.principal)
+                .order_by(Loan.reference)
+            )
+        ]
 
     one = seed_portfolio(session, 40, now=now, rng_seed=11)
     first = snapshot()
@@ -222,8 +235,11 @@ def test_portfolio_mix_is_realistic(now: datetime) -> None:
     us = [p for p in plans if p.jurisdiction == "us"]
     us_zh = sum(p.language == "zh" for p in us) / len(us)
     assert 0.01 < us_zh < 0.08
-    assert all(p.language == "zh" and p.timezone == "Asia/Shanghai"
-               for p in plans if p.jurisdiction == "cn")
+    assert all(
+        p.language == "zh" and p.timezone == "Asia/Shanghai"
+        for p in plans
+        if p.jurisdiction == "cn"
+    )
     stages = Counter(p.stage for p in plans)
     for stage, target in zip(STAGE_ORDER, (0.35, 0.15, 0.22, 0.12, 0.08, 0.08), strict=True):
         assert abs(stages[stage] / n - target) < 0.03, stage
@@ -253,8 +269,9 @@ def test_portfolio_mix_is_realistic(now: datetime) -> None:
     months=st.integers(min_value=1, max_value=360),
     rate=st.integers(min_value=0, max_value=9999).map(lambda bp: Decimal(bp) / 10_000),
 )
-def test_amortize_principal_parts_sum_exactly(principal: Decimal, months: int,
-                                              rate: Decimal) -> None:
+def test_amortize_principal_parts_sum_exactly(
+    principal: Decimal, months: int, rate: Decimal
+) -> None:
     schedule = amortize(principal, rate, months)
     assert len(schedule) == months
     assert sum(part for part, _ in schedule) == principal
@@ -273,8 +290,9 @@ def _in_cents(schedule: list[tuple[Decimal, Decimal]]) -> tuple[list[int], list[
     months=st.integers(min_value=1, max_value=360),
     rate=st.integers(min_value=0, max_value=9999).map(lambda bp: Decimal(bp) / 10_000),
 )
-def test_amortize_cents_is_amortize_in_cents(principal: Decimal, months: int,
-                                             rate: Decimal) -> None:
+def test_amortize_cents_is_amortize_in_cents(
+    principal: Decimal, months: int, rate: Decimal
+) -> None:
     assert amortize_cents(principal, rate, months) == _in_cents(amortize(principal, rate, months))
 
 
@@ -318,8 +336,12 @@ def test_partial_cents_is_the_decimal_rule() -> None:
 #: seeded row, must not change.
 PLAN_FINGERPRINTS = [
     (2500, datetime(2026, 3, 10, 15, tzinfo=UTC), 7, "17be31b496bc71e6cca0ae14d2d699fa"),
-    (1200, datetime(2025, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-5))), 42,
-     "023be6b9aebbf8db9f0ee3177b5e662a"),
+    (
+        1200,
+        datetime(2025, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-5))),
+        42,
+        "023be6b9aebbf8db9f0ee3177b5e662a",
+    ),
 ]
 
 
@@ -341,8 +363,8 @@ def test_at_local_matches_combine_and_astimezone_across_dst_changes() -> None:
     for tz in ("America/New_York", "America/Los_Angeles", "Asia/Shanghai", "Europe/London"):
         for d in days:
             for hour, minute in ((0, 30), (1, 59), (2, 30), (3, 0), (7, 5), (21, 59), (23, 0)):
-                expected = datetime.combine(
-                    d, time(hour, minute), tzinfo=ZoneInfo(tz)
-                ).astimezone(UTC)
+                expected = datetime.combine(d, time(hour, minute), tzinfo=ZoneInfo(tz)).astimezone(
+                    UTC
+                )
                 got = planner.at_local(d, tz, hour, minute)
                 assert got == expected and got.tzinfo is expected.tzinfo, (tz, d, hour)
