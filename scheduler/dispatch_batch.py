@@ -421,9 +421,11 @@ def build_draft(
         "reference": loan.reference if loan else "",
         "chat_url": link,
         "lender": settings.lender_name_zh if borrower.language == "zh" else settings.lender_name,
-        "unsubscribe_url": unsubscribe_url(public, secret, point.id),
     }
-    headers = unsubscribe_headers(public, secret, point.id) if row.channel == "email" else {}
+    headers: dict[str, str] = {}
+    if row.channel == "email":  # only emails carry the link (the templates are strict)
+        ctx["unsubscribe_url"] = unsubscribe_url(public, secret, point.id)
+        headers = unsubscribe_headers(public, secret, point.id)
     fields: dict[str, Any] = {
         "conversation_id": conversation_id,
         "to_address": point.address,
