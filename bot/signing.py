@@ -100,7 +100,7 @@ class TokenMaker:
         # HMAC-SHA1 from the two keyed states, copied per token: hmac.digest hands the
         # GIL back for every call (OpenSSL's one-shot HMAC runs without it), and in the
         # dispatcher, whose event loop thread holds it meanwhile, each token then waited
-        # to get it back (about 30 µs of a reminder's judging per token).
+        # to get it back (about 30 µs of wall time a token in the judging thread).
         self._inner, self._outer = hmac_sha1_states(key)
         self._timed = timed
 
