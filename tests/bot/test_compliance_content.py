@@ -151,6 +151,31 @@ def test_words_inside_other_words_do_not_count() -> None:
     assert scan("Ask about the password reset") == {}
 
 
+# Chat tokens that bot.signing made at real timestamps: each reads as a word to the
+# content rules (profanity, an amount, the IRS, "owe") when it is not inside a link.
+UNLUCKY_TOKENS = [
+    "eyJiIjoxfQ.arHJmA.fukbWkqxIHQeG6nAg8vCoiwEaIc",
+    "eyJiIjo3fQ.arFrcQ.cNy1j8ni7OkZ4hh28S1slRJc7io",
+    "eyJiIjo3fQ.arI6VA.IRs-jvJNxjcHxOOb11b29aumEP8",
+    "eyJiIjo3fQ.arJqig.-owe-Ye_LIN-Zbf3qSaSJS9R7Qk",
+]
+
+
+@pytest.mark.parametrize("token", UNLUCKY_TOKENS)
+def test_a_links_signed_token_is_not_read_as_words(token: str) -> None:
+    assert scan(token)  # the token on its own trips a rule...
+    text = f"Acme Lending: a reminder. Questions? https://pay.example.com/chat/{token} Reply STOP"
+    assert scan(text) == {}  # ...inside a link it does not
+    assert judge(text, verified=False) is None
+    assert judge(text.replace("Acme Lending", "安可贷款"), "cn", verified=False) is None
+
+
+def test_the_text_around_a_link_and_its_host_are_still_read() -> None:
+    assert scan("https://example.com/chat/abc you idiot") == {"profanity": "idiot"}
+    assert scan("详情 http://example.cn/x逾期未还") == {"debt": "逾期"}  # Chinese after a link
+    assert scan("visit https://irs.example.com/pay") == {"impersonation": "irs"}
+
+
 def _dialogue_texts() -> list[str]:
     domain = yaml.safe_load((ROOT / "dialogues" / "domain.yml").read_text(encoding="utf-8"))
     out = []
