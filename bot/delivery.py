@@ -491,8 +491,9 @@ _OUTCOMES_PG = text(
     " FROM unnest(CAST(:m_id AS integer[]), CAST(:m_status AS text[]),"
     " CAST(:m_provider AS text[]), CAST(:m_error AS text[]), CAST(:m_segments AS integer[]),"
     " CAST(:m_cost AS numeric[])) AS v(id, status, provider, error, segments, cost)"
-    " WHERE m.id = v.id"
+    " WHERE m.id = v.id AND m.id = ANY(CAST(:m_id AS integer[]))"
 )
+"""The lines by primary key whatever the table's statistics (``_UPDATE_ROWS_PG``)."""
 
 
 def record_outcomes(

@@ -635,8 +635,11 @@ _UPDATE_ROWS_PG = text(
     " CAST(:o_attempts AS integer[]))"
     " AS v(id, state, error, message, decision, provider, not_before, sent_at, claimed_at,"
     " attempts)"
-    " WHERE o.id = v.id"
+    " WHERE o.id = v.id AND o.id = ANY(CAST(:o_id AS integer[]))"
 )
+"""The second test on ``o.id`` is the same one, said where the planner can use it: it
+reaches the rows by the primary key whatever the table's size or statistics (without
+it, a small or never-analyzed outbox was read whole into a hash for every group)."""
 
 
 def update_rows(session: Session, values: list[dict[str, Any]]) -> None:

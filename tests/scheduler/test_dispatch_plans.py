@@ -1,0 +1,168 @@
+"""PostgreSQL plans of the dispatcher's batch statements stay keyed on the batch,
+whatever the tables' size and statistics.
+
+A new database (or a first campaign) has a ``messages`` table that was never analyzed;
+a small portfolio has an ``outbox`` that a seq scan reads quickly in the planner's eyes.
+Both once made a batch read far more than it needed: the contact history walked every
+message of the lookback window once per conversation through the ``created_at`` index,
+and every outcome write hashed the whole outbox. Each statement the batch runs is
+captured here and EXPLAINed with its own parameters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, event, select, text
+from sqlalchemy.orm import Session
+
+from bot.db import make_engine, session_factory
+from bot.models import OutboxRow
+from bot.transcript import open_conversation
+from scheduler.dispatch_batch import _row_update, update_rows
+from scheduler.history_bulk import load_batch_history
+from scheduler.planner import plan
+from tests.conftest import PG_URL, create_database, drop_database
+from tests.factories import make_account
+
+pytestmark = pytest.mark.skipif(not PG_URL, reason="PostgreSQL plans")
+
+NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def factory(tmp_path: Path) -> Iterator[Any]:
+    url = create_database("postgresql", tmp_path)
+    engine = make_engine(url)
+    with engine.begin() as conn:  # no statistics unless a test makes them
+        for table in ("messages", "conversations", "outbox"):
+            conn.execute(text(f"ALTER TABLE {table} SET (autovacuum_enabled = false)"))
+    yield session_factory(engine)
+    engine.dispose()
+    drop_database(url)
+
+
+def _captured(session: Session, run: Any) -> list[tuple[str, Any]]:
+    """The SQL statements and parameters ``run()`` sends."""
+    seen: list[tuple[str, Any]] = []
+    conn = session.connection()
+
+    def grab(_c: Connection, _cur: Any, statement: str, params: Any, *_: Any) -> None:
+        seen.append((statement, params))
+
+    event.listen(conn, "before_cursor_execute", grab)
+    try:
+        run()
+    finally:
+        event.remove(conn, "before_cursor_execute", grab)
+    return seen
+
+
+def _plan_nodes(session: Session, statement: str, params: Any) -> list[dict[str, Any]]:
+    raw = session.connection().exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, params)
+    (document,) = _document(raw.scalar_one())
+    nodes, todo = [], [document["Plan"]]
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        todo.extend(node.get("Plans", ()))
+    return nodes
+
+
+def _indexes(node: dict[str, Any]) -> set[str]:
+    """The indexes a scan node reads (a bitmap heap scan's through its children)."""
+    if "Index Name" in node:
+        return {node["Index Name"]}
+    return {n["Index Name"] for n in node.get("Plans", ()) if "Index Name" in n}
+
+
+def _document(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def test_batch_history_walks_conversations_not_the_time_window(factory: Any) -> None:
+    with factory() as session, session.begin():
+        busy = make_account(session, now=NOW)
+        batch = make_account(session, now=NOW)
+        conversations = {}
+        for b in (busy, batch):
+            conversations[b.id] = open_conversation(
+                session, borrower_id=b.id, channel="sms", contact_point_id=None,
+                language="en", now=NOW,
+            )  # fmt: skip
+        session.flush()
+        # 5,000 messages of another borrower inside the lookback window
+        session.execute(
+            text(
+                "INSERT INTO messages (conversation_id, direction, channel, sender, text,"
+                " status, created_at) SELECT :c, d, 'sms', 'bot', 'x', 'sent',"
+                " :at - make_interval(secs => g) FROM generate_series(1, 5000) AS g,"
+                " (VALUES ('outbound'), ('inbound')) AS v(d)"
+            ),
+            {"c": conversations[busy.id].id, "at": NOW},
+        )
+    with factory() as session, session.begin():
+        statements = _captured(
+            session,
+            lambda: load_batch_history(session, [batch.id], [conversations[batch.id].id], NOW),
+        )
+        reading_messages = [s for s in statements if "messages" in s[0]]
+        assert len(reading_messages) >= 3
+        for statement, params in reading_messages:
+            nodes = _plan_nodes(session, statement, params)
+            on_messages = [n for n in nodes if n.get("Relation Name") == "messages"]
+            assert on_messages, statement
+            for node in on_messages:
+                assert node["Node Type"] != "Seq Scan", statement
+                assert _indexes(node) == {"ix_messages_conversation_created"}, statement
+        history = load_batch_history(session, [batch.id], [conversations[batch.id].id], NOW)
+        assert history.for_row(batch.id, conversations[batch.id].id).attempts == ()
+        busy_history = load_batch_history(
+            session, [busy.id], [conversations[busy.id].id], NOW
+        ).for_row(busy.id, conversations[busy.id].id)
+        assert len(busy_history.attempts) == 5000  # the walk still finds every message
+
+
+def test_outcome_writes_reach_outbox_rows_by_key_on_a_small_analyzed_outbox(
+    factory: Any,
+) -> None:
+    with factory() as session, session.begin():
+        for _ in range(3):
+            make_account(session, now=NOW)
+        plan(session, NOW - timedelta(hours=1))
+        first = session.scalars(select(OutboxRow)).first()
+        assert first is not None
+        # 20,000 more rows like the first: a small portfolio's day, as the planner left it
+        session.execute(
+            text(
+                "INSERT INTO outbox (idempotency_key, borrower_id, loan_id, contact_point_id,"
+                " channel, purpose, campaign_step, template, local_date, not_before, state,"
+                " attempts, created_at)"
+                " SELECT idempotency_key || ':' || g, borrower_id, loan_id, contact_point_id,"
+                " channel, purpose, campaign_step, template, local_date, not_before, state,"
+                " attempts, created_at FROM outbox, generate_series(1, 20000) AS g"
+                " WHERE id = :id"
+            ),
+            {"id": first.id},
+        )
+    with factory() as session, session.begin():
+        session.execute(text("ANALYZE outbox"))
+    with factory() as session, session.begin():
+        ids = list(session.scalars(select(OutboxRow.id).order_by(OutboxRow.id).limit(500)))
+        values = [_row_update(i, "sent", sent_at=NOW) for i in ids]
+        statements = _captured(session, lambda: update_rows(session, values))
+        (statement, params), *_ = statements
+        nodes = _plan_nodes(session, statement, params)
+        on_outbox = [n for n in nodes if n.get("Relation Name") == "outbox"]
+        assert on_outbox and all(n["Node Type"] != "Seq Scan" for n in on_outbox), [
+            (n["Node Type"], n.get("Index Name")) for n in nodes
+        ]
+        sent = session.scalar(
+            select(text("count(*)")).select_from(OutboxRow).where(OutboxRow.state == "sent")
+        )
+        assert sent == 500
