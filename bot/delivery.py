@@ -132,6 +132,7 @@ def gate_input(
         sender=draft.sender,
         contact_point_id=point.id if point else None,
         history=history,
+        names=(borrower.full_name,) if borrower and borrower.full_name else (),
     )
 
 

@@ -311,12 +311,17 @@ def _first_hit(pattern: re.Pattern[str], low: str) -> str | None:
 _URL_TAIL = re.compile(r"(https?://[a-z0-9.:@_\[\]-]*)[!-~]*")
 
 
-def scan(text: str) -> dict[str, str]:
-    """Every category ``text`` hits, each with the first phrase that hit it (a URL's
-    path and query are skipped)."""
+def scan(text: str, names: Iterable[str] = ()) -> dict[str, str]:
+    """Every category ``text`` hits, each with the first phrase that hit it. A URL's
+    path and query are skipped, and so is each of ``names`` written in full (a
+    borrower's name is not the sender's word: "John Crook" is not "you crook")."""
     low = text.lower()
     if "://" in low:
         low = _URL_TAIL.sub(r"\1 ", low)
+    for name in names:
+        name = name.strip().lower()
+        if len(name) > 1:
+            low = low.replace(name, " ")
     found: dict[str, str] = {}
     for name, pattern in _PATTERNS:
         hit = _first_hit(pattern, low)

@@ -21,7 +21,7 @@ def evaluate(outbound: Outbound) -> Decision:
             "ARR-PROFILE", "fail", f"no compliance profile for {outbound.jurisdiction!r}"
         )
         return Decision(allowed=False, results=(missing,))
-    hits = scan(outbound.text)
+    hits = scan(outbound.text, outbound.names)
     results = []
     allowed = True
     for rule in profile.rules:

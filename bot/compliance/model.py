@@ -63,6 +63,9 @@ class Outbound:
     contact_point_id: int | None = None
     litigation_approved: bool = False
     history: ContactHistory = EMPTY_HISTORY
+    names: tuple[str, ...] = ()
+    """Proper names the text may carry (the borrower's full name): the content rules
+    read them as names, not words, so that a Mr Crook or a 王还款 still gets reminders."""
 
     @property
     def proactive(self) -> bool:

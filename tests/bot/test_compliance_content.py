@@ -176,6 +176,16 @@ def test_the_text_around_a_link_and_its_host_are_still_read() -> None:
     assert scan("visit https://irs.example.com/pay") == {"impersonation": "irs"}
 
 
+def test_the_borrowers_own_name_is_read_as_a_name() -> None:
+    reminder = "Harbor Finance: Hi John Crook, your payment of $250.00 is overdue."
+    assert judge(reminder) == "US-21"  # read as words, "crook" is an insult...
+    assert judge(reminder, names=("John Crook",)) is None  # ...as his name it is not
+    assert judge("John Crook, you crook.", names=("John Crook",)) == "US-21"
+    zh = "【海港金融】王还款您好，这是一条提醒。"
+    assert judge(zh, "cn", verified=False) == "CN-04"  # 还款 is a debt word...
+    assert judge(zh, "cn", verified=False, names=("王还款",)) is None
+
+
 def _dialogue_texts() -> list[str]:
     domain = yaml.safe_load((ROOT / "dialogues" / "domain.yml").read_text(encoding="utf-8"))
     out = []
