@@ -311,6 +311,17 @@ def _first_hit(pattern: re.Pattern[str], low: str) -> str | None:
 _URL_TAIL = re.compile(r"(https?://[a-z0-9.:@_\[\]-]*)[!-~]*")
 
 
+def _without_name(low: str, name: str) -> str:
+    """``low`` with each whole-word occurrence of ``name`` blanked. Only a name of two
+    or more words, or one in Chinese characters, is blanked: a one-word English "name"
+    ("Kill", "Crook") is also a word a sender could use about the borrower."""
+    name = " ".join(name.lower().split())
+    if len(name) < 2 or (" " not in name and name.isascii()):
+        return low
+    words = r"\s+".join(re.escape(word) for word in name.split(" "))
+    return re.sub(rf"(?<![0-9a-z_]){words}(?![0-9a-z_])", " ", low)
+
+
 def scan(text: str, names: Iterable[str] = ()) -> dict[str, str]:
     """Every category ``text`` hits, each with the first phrase that hit it. A URL's
     path and query are skipped, and so is each of ``names`` written in full (a
@@ -319,9 +330,7 @@ def scan(text: str, names: Iterable[str] = ()) -> dict[str, str]:
     if "://" in low:
         low = _URL_TAIL.sub(r"\1 ", low)
     for name in names:
-        name = name.strip().lower()
-        if len(name) > 1:
-            low = low.replace(name, " ")
+        low = _without_name(low, name)
     found: dict[str, str] = {}
     for name, pattern in _PATTERNS:
         hit = _first_hit(pattern, low)

@@ -181,6 +181,10 @@ def test_the_borrowers_own_name_is_read_as_a_name() -> None:
     assert judge(reminder) == "US-21"  # read as words, "crook" is an insult...
     assert judge(reminder, names=("John Crook",)) is None  # ...as his name it is not
     assert judge("John Crook, you crook.", names=("John Crook",)) == "US-21"
+    # a whole name only, and never a one-word English one
+    assert judge("Hi John Crooked, you crook.", names=("John Crook",)) == "US-21"
+    assert judge("Hi Crook, you crook.", names=("Crook",)) == "US-21"
+    assert judge("Hi John\n Crook, your payment is late.", names=("John Crook",)) is None
     zh = "【海港金融】王还款您好，这是一条提醒。"
     assert judge(zh, "cn", verified=False) == "CN-04"  # 还款 is a debt word...
     assert judge(zh, "cn", verified=False, names=("王还款",)) is None
