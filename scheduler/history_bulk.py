@@ -153,16 +153,16 @@ def load_batch_history(
     since = now - lookback
     ids = list(borrower_ids)
     proactive = or_(GateDecision.purpose.is_(None), GateDecision.purpose.in_(PROACTIVE))
-    window = (
-        Message.direction == "outbound",
-        Message.status.not_in(NOT_SENT),
-        Message.created_at > since,
-        Message.created_at <= now + CLOCK_SKEW,
-    )
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         sent = _sent_per_conversation(ids, since, now + CLOCK_SKEW, proactive)
     else:
+        window = (
+            Message.direction == "outbound",
+            Message.status.not_in(NOT_SENT),
+            Message.created_at > since,
+            Message.created_at <= now + CLOCK_SKEW,
+        )
         sent = (
             select(Conversation.borrower_id, Message.created_at, Message.channel)
             .add_columns(Conversation.contact_point_id)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, select, text
+from sqlalchemy import Connection, event, func, select, text
 from sqlalchemy.orm import Session
 
 from bot.db import make_engine, session_factory
@@ -162,7 +162,5 @@ def test_outcome_writes_reach_outbox_rows_by_key_on_a_small_analyzed_outbox(
         assert on_outbox and all(n["Node Type"] != "Seq Scan" for n in on_outbox), [
             (n["Node Type"], n.get("Index Name")) for n in nodes
         ]
-        sent = session.scalar(
-            select(text("count(*)")).select_from(OutboxRow).where(OutboxRow.state == "sent")
-        )
+        sent = session.scalar(select(func.count()).where(OutboxRow.state == "sent"))
         assert sent == 500
