@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +21,9 @@ class Runtime:
     factory: sessionmaker[Session]
     channels: ChannelSet
     rasa: RasaClient
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    """Called by ``aclose``: what the process started for this runtime (a dispatcher's
+    judge process)."""
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -34,6 +38,11 @@ class Runtime:
         )
 
     async def aclose(self) -> None:
-        await self.channels.aclose()
-        await self.rasa.aclose()
-        self.engine.dispose()
+        try:
+            await self.channels.aclose()
+            await self.rasa.aclose()
+        finally:
+            for close in reversed(self.closers):
+                close()
+            self.closers.clear()
+            self.engine.dispose()

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     # statement per group; fewer when the senders' rate limits are low). A crash may
     # leave about two groups with an unknown outcome, to reconcile.
     dispatch_group_size: int = Field(default=64, ge=1, le=1000)
+    # PostgreSQL: each dispatching process judges its batches in a child process, so
+    # judging never holds up its sends (scheduler.judge_process); off: in a thread.
+    dispatch_judge_process: bool = True
     # Per-sender rate limits (token buckets): a Twilio long code sends 1 message a second.
     sms_rate_per_second: float = Field(default=1.0, gt=0)
     email_rate_per_second: float = Field(default=10.0, gt=0)

@@ -5,7 +5,7 @@ Each batch is claimed, judged, rendered and recorded in one transaction
 rows stay ``claimed``. The sends follow, ``dispatch_concurrency`` in flight: a group of
 messages is turned ``sending`` in a committed statement before any of them is handed to
 its channel (each send waits for its sender's rate limit, ``scheduler.ratelimit``), and
-the outcomes are written as they come in (``_send_batch``).
+the outcomes are written as they come in (``_Sender``).
 
 Never sent twice: a row left ``claimed`` by a crash is reconciled after
 ``dispatch_claim_timeout_seconds``. If its message was still ``prepared`` it never left
@@ -19,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from sqlalchemy import select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, select, text, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import one_of
 from bot.delivery import (
@@ -45,6 +47,7 @@ from scheduler.dispatch_batch import (
     prepare_batch,
     update_rows,
 )
+from scheduler.judge_process import judge_of
 from scheduler.ratelimit import RateLimiter, SenderLimits
 
 ROW_STATE_BY_MESSAGE = {
@@ -220,7 +223,32 @@ def group_size(limits: SenderLimits, width: int, largest: int) -> int:
     return max(width, min(largest, int(rate * GROUP_SECONDS)))
 
 
-def _claim_and_prepare(runtime: Runtime, now: datetime, size: int, expire: bool) -> Batch:
+def ramp(first: int, size: int) -> Iterator[int]:
+    """A run's batch sizes: ``first`` (one group), then twice the last, up to ``size``.
+
+    Nothing is sent before the first batch is judged: a full batch (500 rows, about a
+    sixth of a second) would hold the run's first send back that long, and a worker
+    runs a dispatch every few seconds. While one batch is sent, the next, twice as big,
+    is judged: judging a reminder takes about a third of the time sending it does, so
+    each batch is ready before the last one runs out."""
+    batch = max(1, min(first, size))
+    while True:
+        yield batch
+        batch = min(size, batch * 2)
+
+
+class Judging(Protocol):
+    """What judging a batch needs: a ``Runtime``, or a judge process's own connection."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def factory(self) -> sessionmaker[Session]: ...
+
+
+def _claim_and_prepare(runtime: Judging, now: datetime, size: int, expire: bool) -> Batch:
     with runtime.factory() as session, session.begin():
         if runtime.engine.dialect.name == "postgresql":
             # A batch's lookups by id lists look big to the planner on a large portfolio
@@ -234,13 +262,25 @@ def _claim_and_prepare(runtime: Runtime, now: datetime, size: int, expire: bool)
         return prepare_batch(session, rows, now, runtime.settings)
 
 
-def _record(runtime: Runtime, done: list[tuple[Ready, Outcome]], now: datetime) -> list[str]:
-    """Write a sent chunk's outcomes and its rows' new states, in one transaction."""
+Sent = tuple[Ready, Outcome, datetime]
+"""A message handed to its channel, what the channel answered, and its batch's instant."""
+
+
+def _record(runtime: Runtime, done: list[Sent]) -> list[str]:
+    """Write sent messages' outcomes and their rows' new states, in one transaction;
+    each as of its own batch's instant (a chunk can straddle two batches)."""
+    by_batch: dict[datetime, list[tuple[Ready, Outcome]]] = {}
+    for ready, outcome, now in done:
+        by_batch.setdefault(now, []).append((ready, outcome))
+    states: list[str] = []
     with runtime.factory() as session, session.begin():
-        settled = record_outcomes(session, [o for _, o in done], now, runtime.settings)
-        values = [_settle_row(r, settled[o.message_id], now, runtime.settings) for r, o in done]
-        update_rows(session, values)
-    return [str(v["o_state"]) for v in values]
+        for now, items in by_batch.items():
+            settled = record_outcomes(session, [o for _, o in items], now, runtime.settings)
+            s = runtime.settings
+            values = [_settle_row(r, settled[o.message_id], now, s) for r, o in items]
+            update_rows(session, values)
+            states += [str(v["o_state"]) for v in values]
+    return states
 
 
 def _mark(runtime: Runtime, chunk: list[Ready]) -> None:
@@ -253,84 +293,99 @@ def _requeue(runtime: Runtime, rows: list[Ready], now: datetime) -> None:
         _release(session, [(r.row.id, r.message_id) for r in rows], now)
 
 
-async def _send_batch(
-    runtime: Runtime, batch: Batch, now: datetime, width: int, result: DispatchResult
-) -> None:
-    """Send a prepared batch with ``width`` sends in flight, a group at a time.
+class _Sender:
+    """Sends prepared batches one after another, ``width`` sends in flight, a group at
+    a time (PostgreSQL; SQLite sends serially).
 
     A group (``group_size``: at least ``width`` rows) is marked ``sending`` in one
-    committed statement before any of its sends starts; the next group is marked while
-    the last ``width`` sends of this one start, so the window never drains between
-    groups. Outcomes are written as they accumulate, in a transaction per group's worth,
-    while the sends go on. A crash leaves at most about three groups ``sending``: the
-    one being sent, the next one, and outcomes not yet written. A failed write of
-    outcomes stops the batch; its lines stay ``sending`` and become ``unknown`` at the
-    claim timeout, never resent. SQLite (one writer) does one thing at a time."""
-    if runtime.engine.dialect.name == "sqlite":
-        await _send_serially(runtime, batch, now, width, result)
-        return
-    limits = sender_limits(runtime)
-    size = group_size(limits, width, runtime.settings.dispatch_group_size)
-    started = time.monotonic()
-    slots = asyncio.Semaphore(width)
-    finished: list[tuple[Ready, Outcome]] = []
-    flying: set[asyncio.Task[None]] = set()
-    recording: asyncio.Future[list[str]] | None = None
+    committed statement before any of its sends starts. The next group is marked as soon
+    as this one starts, so the mark is ready long before this group's last send; and a
+    batch's last sends are still in flight while the next batch's first group is marked
+    and started, so the window drains neither between groups nor between batches.
+    Outcomes are written as they accumulate, in a transaction per group's worth, while
+    the sends go on. A crash leaves at most about three groups ``sending``: the one
+    being sent, the next one, and outcomes not yet written. A failed write of outcomes
+    stops the run; its lines stay ``sending`` and become ``unknown`` at the claim
+    timeout, never resent."""
 
-    async def one(ready: Ready) -> None:
+    def __init__(self, runtime: Runtime, width: int, result: DispatchResult) -> None:
+        self.runtime, self.width, self.result = runtime, width, result
+        self.limits = sender_limits(runtime)
+        self.size = group_size(self.limits, width, runtime.settings.dispatch_group_size)
+        self.slots = asyncio.Semaphore(width)
+        self.finished: list[Sent] = []
+        self.flying: set[asyncio.Task[None]] = set()
+        self.recording: asyncio.Future[list[str]] | None = None
+
+    async def _one(self, ready: Ready, now: datetime) -> None:
         try:
-            res, err = await send_allowed(runtime, ready.out, limits)
-            finished.append((ready, Outcome(ready.message_id, ready.out.channel, res, err)))
+            res, err = await send_allowed(self.runtime, ready.out, self.limits)
+            outcome = Outcome(ready.message_id, ready.out.channel, res, err)
+            self.finished.append((ready, outcome, now))
         finally:
-            slots.release()
+            self.slots.release()
 
-    async def record(wait: bool) -> None:
+    async def _record(self, wait: bool) -> None:
         """Start writing the finished outcomes unless a write is under way; ``wait``
         waits for the writes."""
-        nonlocal recording
         while True:
-            if recording is not None and (wait or recording.done()):
+            if self.recording is not None and (wait or self.recording.done()):
+                recording, self.recording = self.recording, None
                 for state in await recording:
-                    result.add(state)
-                recording = None
-            if recording is None and finished:
-                done = finished[:]
-                finished.clear()
-                recording = asyncio.ensure_future(asyncio.to_thread(_record, runtime, done, now))
-            if not wait or (recording is None and not finished):
+                    self.result.add(state)
+            if self.recording is None and self.finished:
+                done = self.finished[:]
+                self.finished.clear()
+                self.recording = asyncio.ensure_future(
+                    asyncio.to_thread(_record, self.runtime, done)
+                )
+            if not wait or (self.recording is None and not self.finished):
                 return
 
-    queue = list(batch.ready)
-    group, queue = queue[:size], queue[size:]
-    await asyncio.to_thread(_mark, runtime, group)
-    try:
+    async def send(self, batch: Batch, now: datetime) -> None:
+        """Start every send of ``batch``; returns once the last one has started. Once
+        the batch's judgement is older than ``PREPARED_MAX_AGE_SECONDS``, the rest of
+        it goes back to the queue instead."""
+        started = time.monotonic()
+        size = self.size
+        group, queue = batch.ready[:size], batch.ready[size:]
+        if group:
+            await asyncio.to_thread(_mark, self.runtime, group)
         while group:
-            marking: asyncio.Future[bool] | None = None
-            for i, ready in enumerate(group):
-                await slots.acquire()
-                task = asyncio.create_task(one(ready))
-                flying.add(task)
-                task.add_done_callback(flying.discard)
-                if len(finished) >= size:
-                    await record(wait=False)
-                if i == len(group) - width and queue:  # the last sends of this group are
-                    # starting: mark the next group meanwhile, so the window never drains
-                    marking = asyncio.ensure_future(_next_group(runtime, queue, size, started))
-            group, queue = queue[:size], queue[size:]
-            if not group:
-                break
+            marking = (
+                asyncio.ensure_future(_next_group(self.runtime, queue, size, started))
+                if queue
+                else None
+            )
+            try:
+                for ready in group:
+                    await self.slots.acquire()
+                    task = asyncio.create_task(self._one(ready, now))
+                    self.flying.add(task)
+                    task.add_done_callback(self.flying.discard)
+                    if len(self.finished) >= size:
+                        await self._record(wait=False)
+            except BaseException:
+                if marking is not None:  # its lines become unknown at the claim timeout
+                    await asyncio.wait([marking])
+                raise
             if marking is None:
-                marking = asyncio.ensure_future(_next_group(runtime, group + queue, size, started))
+                return
+            group, queue = queue[:size], queue[size:]
             if not await marking:  # a late rate limit must not send on a stale judgement
-                await asyncio.to_thread(_requeue, runtime, group + queue, now)
-                result.add("requeued", len(group) + len(queue))
-                break
-        if flying:
-            await asyncio.gather(*flying)
-    finally:
-        if flying:  # an error or a cancellation: what left is still written down
-            await asyncio.gather(*flying, return_exceptions=True)
-        await record(wait=True)
+                await asyncio.to_thread(_requeue, self.runtime, group + queue, now)
+                self.result.add("requeued", len(group) + len(queue))
+                return
+
+    async def close(self) -> None:
+        """Wait for the sends in flight and write every outcome."""
+        try:
+            if self.flying:
+                await asyncio.gather(*self.flying)
+        finally:
+            if self.flying:  # an error or a cancellation: what left is still written down
+                await asyncio.gather(*self.flying, return_exceptions=True)
+            await self._record(wait=True)
 
 
 async def _next_group(runtime: Runtime, queue: list[Ready], size: int, started: float) -> bool:
@@ -349,9 +404,9 @@ async def _send_serially(
     limits = sender_limits(runtime)
     started = time.monotonic()
 
-    async def one(ready: Ready) -> tuple[Ready, Outcome]:
+    async def one(ready: Ready) -> Sent:
         res, err = await send_allowed(runtime, ready.out, limits)
-        return ready, Outcome(ready.message_id, ready.out.channel, res, err)
+        return ready, Outcome(ready.message_id, ready.out.channel, res, err), now
 
     queue = list(batch.ready)
     first = True
@@ -364,7 +419,7 @@ async def _send_serially(
         await asyncio.to_thread(_mark, runtime, chunk)  # durable before the sends
         first = False
         done = list(await asyncio.gather(*(one(r) for r in chunk)))
-        for state in await asyncio.to_thread(_record, runtime, done, now):
+        for state in await asyncio.to_thread(_record, runtime, done):
             result.add(state)
 
 
@@ -373,45 +428,53 @@ async def dispatch(runtime: Runtime, now: datetime, limit: int = 200) -> Dispatc
     ``dispatch_batch_size``.
 
     On PostgreSQL the next batch is claimed and prepared while the current one is sent
-    (it is this worker's: nobody else sends it meanwhile), so a run of several batches
-    keeps judging and sending at the same time."""
+    (it is this worker's: nobody else sends it meanwhile), in the judge process
+    (``scheduler.judge_process``) or a thread, so a run of several batches keeps judging
+    and sending at the same time."""
     runtime.settings.require("secret_key")  # signs chat and unsubscribe links
     width = concurrency(runtime)
-    size = batch_size(
-        sender_limits(runtime), width, min(limit, runtime.settings.dispatch_batch_size)
-    )
+    limits = sender_limits(runtime)
+    size = batch_size(limits, width, min(limit, runtime.settings.dispatch_batch_size))
+    sizes = ramp(group_size(limits, width, runtime.settings.dispatch_group_size), size)
     ahead = runtime.engine.dialect.name != "sqlite"
     result = DispatchResult()
     started = time.monotonic()
 
-    def prepare(want: int, expire: bool) -> tuple[Batch, datetime]:
+    judge = judge_of(runtime)
+
+    async def prepare(want: int, expire: bool) -> tuple[Batch, datetime]:
         """Each batch is judged at its own instant: ``now`` plus the time the run has
         taken, so a long run neither judges late batches as of its start nor stamps
         them there (where other workers' caps would not see them)."""
         at = now + timedelta(seconds=time.monotonic() - started)
-        return _claim_and_prepare(runtime, at, want, expire), at
+        if judge is not None:
+            return await judge.prepare(at, want, expire), at
+        return await asyncio.to_thread(_claim_and_prepare, runtime, at, want, expire), at
 
+    sender = _Sender(runtime, width, result) if ahead else None
     upcoming: asyncio.Future[tuple[Batch, datetime]] | None = None
-    while result.claimed < limit:
-        want = min(size, limit - result.claimed)
-        if upcoming is None:
-            upcoming = asyncio.ensure_future(
-                asyncio.to_thread(prepare, want, result.claimed == 0)
-            )
-        batch, at = await upcoming
-        upcoming = None
-        if not batch.claimed:
-            break
-        result.claimed += batch.claimed
-        for state, n in batch.states.items():
-            result.add(state, n)
-        if ahead and result.claimed < limit:
-            want = min(size, limit - result.claimed)
-            upcoming = asyncio.ensure_future(asyncio.to_thread(prepare, want, False))
-        try:
-            await _send_batch(runtime, batch, at, width, result)
-        except BaseException:
-            if upcoming is not None:  # claimed and prepared: requeued by the claim timeout
-                await asyncio.wait([upcoming])
-            raise
+    try:
+        while result.claimed < limit:
+            if upcoming is None:
+                want = min(next(sizes), limit - result.claimed)
+                upcoming = asyncio.ensure_future(prepare(want, result.claimed == 0))
+            batch, at = await upcoming
+            upcoming = None
+            if not batch.claimed:
+                break
+            result.claimed += batch.claimed
+            for state, n in batch.states.items():
+                result.add(state, n)
+            if ahead and result.claimed < limit:
+                want = min(next(sizes), limit - result.claimed)
+                upcoming = asyncio.ensure_future(prepare(want, False))
+            if sender is not None:
+                await sender.send(batch, at)
+            else:
+                await _send_serially(runtime, batch, at, width, result)
+    finally:
+        if upcoming is not None:  # an error: claimed and prepared, requeued by the claim
+            await asyncio.wait([upcoming])  # timeout
+        if sender is not None:
+            await sender.close()
     return result

@@ -17,6 +17,12 @@ from sqlalchemy.orm import Session
 from bot.db import make_engine, normalise_url
 from bot.migrate import upgrade
 
+# Tests judge dispatch batches in a thread: the same code as the judge process
+# (scheduler.judge_process), without starting an interpreter per runtime, and with
+# statement capture and monkeypatching still seeing it. tests/scheduler/
+# test_judge_process.py and the crash test run the process on purpose.
+os.environ.setdefault("ARREARS_DISPATCH_JUDGE_PROCESS", "false")
+
 PG_URL = os.environ.get("ARREARS_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 

@@ -34,6 +34,7 @@ from bot.settings import Settings
 from channels.base import OutboundChannel, OutboundMessage, SendResult
 from channels.registry import ChannelSet
 from scheduler.dispatcher import dispatch
+from scheduler.judge_process import judge_of
 from scheduler.planner import plan
 
 RUN = 1_000_000  # rows per dispatch run (batches of dispatch_batch_size within it)
@@ -131,11 +132,14 @@ def run_dispatch(
 ) -> tuple[int, float, dict[str, int]]:
     """Dispatch every due row (or ``rows``); ``capture`` collects the messages sent.
     ``ready`` is called once the runtime is built, right before the clock starts;
-    ``cpu`` gets this process's CPU seconds from then on."""
+    ``cpu`` gets this process's CPU seconds from then on, its judge process's included."""
     settings = settings.model_copy(update=extra)
 
     async def go() -> tuple[int, float, dict[str, int]]:
         runtime = Runtime.build(settings)
+        judge = judge_of(runtime)
+        if judge is not None:
+            judge.start()  # as the dispatch worker does: before the clock starts
         tune_for_dispatch()  # as the dispatch worker does
         if null:
             await runtime.channels.aclose()
@@ -143,6 +147,7 @@ def run_dispatch(
         if capture is not None:
             runtime.channels = CapturingChannels(runtime.channels, capture)
         states: dict[str, int] = {}
+        judge_cpu = 0.0 if judge is None else judge.status()[1]
         if ready is not None:
             ready()
         done, start, cpu_start = 0, time.perf_counter(), time.process_time()
@@ -155,10 +160,12 @@ def run_dispatch(
                 done += result.claimed
                 for k, v in result.states.items():
                     states[k] = states.get(k, 0) + v
+            if judge is not None:  # the judge process's share
+                judge_cpu = judge.status()[1] - judge_cpu
         finally:
             await runtime.aclose()
         if cpu is not None:
-            cpu.append(time.process_time() - cpu_start)
+            cpu.append(time.process_time() - cpu_start + judge_cpu)
         return done, time.perf_counter() - start, states
 
     return asyncio.run(go())

@@ -335,7 +335,7 @@ def test_groups_past_the_judgement_age_go_back_to_the_queue(
 ) -> None:
     """Groups are marked ``sending`` one after another; once the batch's judgement is
     older than PREPARED_MAX_AGE_SECONDS the rest goes back to pending (its lines say
-    ``not_sent``), is sent by the next run, and nothing is sent twice."""
+    ``not_sent``), is sent later, and nothing is sent twice."""
     import scheduler.dispatcher as dispatcher_module
 
     url = create_database(backend, tmp_path)
@@ -363,20 +363,22 @@ def test_groups_past_the_judgement_age_go_back_to_the_queue(
                 await runtime.aclose()
 
         first = asyncio.run(go(NOW + timedelta(hours=1)))
-        group = 1 if backend == "sqlite" else 2  # SQLite sends one at a time
-        assert first == {"sent": group, "requeued": 8 - group}  # the first group only
+        # each batch sends its first group (SQLite: its first message) and requeues the
+        # rest; the run's batches grow (``ramp``), and a later batch may claim again a
+        # row an earlier one requeued, so the counts are checked against the table
+        assert set(first) == {"sent", "requeued"} and first["requeued"] >= 2, first
         with factory() as session:
             pending = session.scalar(
                 select(func.count(OutboxRow.id)).where(OutboxRow.state == "pending")
             )
-            assert pending == first["requeued"]
+            assert pending == 8 - first["sent"]
             not_sent = session.scalar(
                 select(func.count(Message.id)).where(Message.error_code == "not_sent")
             )
             assert not_sent == first["requeued"]
         monkeypatch.setattr(dispatcher_module, "PREPARED_MAX_AGE_SECONDS", 120.0)
         second = asyncio.run(go(NOW + timedelta(hours=1, minutes=1)))  # requeued: due again
-        assert second == {"sent": first["requeued"]}
+        assert second == {"sent": 8 - first["sent"]}
         with factory() as session:
             assert session.scalar(select(func.count(SinkMessage.id))) == 8  # each once
     finally:

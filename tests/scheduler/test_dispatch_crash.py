@@ -54,6 +54,7 @@ def worker(url: str, twilio: LocalTwilioServer, start: datetime) -> subprocess.P
         "ARREARS_TWILIO_API_BASE_URL": twilio.base_url,
         "ARREARS_PROVIDER_TIMEOUT_SECONDS": "10",
         "ARREARS_DISPATCH_GROUP_SIZE": str(GROUP),
+        "ARREARS_DISPATCH_JUDGE_PROCESS": "true",  # as deployed (PostgreSQL; SQLite: off)
     }
     args = [sys.executable, "-m", "scheduler.dispatch_worker", "--until-empty",
             "--now", start.isoformat(), "--claim-timeout", "2",
@@ -85,6 +86,8 @@ def test_kill_9_mid_batch_never_sends_twice(
         while len(twilio.messages) < 5 and time.monotonic() < deadline:
             assert first.poll() is None, first.communicate()[0].decode()
             time.sleep(0.02)
+        children = _children(first.pid)  # its judge process, on PostgreSQL
+        assert children or backend == "sqlite"
         first.send_signal(signal.SIGKILL)
         first.wait()
         time.sleep(2 * DELAY)  # requests already on the wire finish on the server side
@@ -92,6 +95,7 @@ def test_kill_9_mid_batch_never_sends_twice(
         assert 5 <= received_at_kill < ROWS, "the kill must land in the middle of the batch"
 
         time.sleep(2.5)  # past the 2-second stale-claim cutoff (the clock below also is)
+        assert not [pid for pid in children if _alive(pid)], "the judge outlived its worker"
         second = worker(url, twilio, NOW + timedelta(seconds=30))
         out, _ = second.communicate(timeout=120)
         assert second.returncode == 0, out.decode()
@@ -109,7 +113,7 @@ def test_kill_9_mid_batch_never_sends_twice(
             if row.state == "sent":
                 assert got == 1
         # only what was in flight at the kill is written off: the group being sent, the
-        # next one (marked while the last sends start) and the outcomes not yet written;
+        # next one (marked as this one starts) and the outcomes not yet written;
         # whatever was prepared but not yet marked went back to the queue and was sent by
         # the second worker
         assert states["unknown"] <= 3 * max(GROUP, CONCURRENCY), states
@@ -117,6 +121,27 @@ def test_kill_9_mid_batch_never_sends_twice(
     finally:
         engine.dispose()
         drop_database(url)
+
+
+def _children(pid: int) -> list[int]:
+    """Running processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _alive(int(entry.name)):
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _phones(session: Session) -> dict[int, str]:
