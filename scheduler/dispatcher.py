@@ -342,7 +342,7 @@ class _Sender:
             if not wait or (self.recording is None and not self.finished):
                 return
 
-    async def send(self, batch: Batch, now: datetime) -> None:
+    async def start_sends(self, batch: Batch, now: datetime) -> None:
         """Start every send of ``batch``; returns once the last one has started. Once
         the batch's judgement is older than ``PREPARED_MAX_AGE_SECONDS``, the rest of
         it goes back to the queue instead."""
@@ -469,7 +469,7 @@ async def dispatch(runtime: Runtime, now: datetime, limit: int = 200) -> Dispatc
                 want = min(next(sizes), limit - result.claimed)
                 upcoming = asyncio.ensure_future(prepare(want, False))
             if sender is not None:
-                await sender.send(batch, at)
+                await sender.start_sends(batch, at)
             else:
                 await _send_serially(runtime, batch, at, width, result)
     finally:
