@@ -275,9 +275,9 @@ def _record(runtime: Runtime, done: list[Sent]) -> list[str]:
     states: list[str] = []
     with runtime.factory() as session, session.begin():
         for now, items in by_batch.items():
-            settled = record_outcomes(session, [o for _, o in items], now, runtime.settings)
-            s = runtime.settings
-            values = [_settle_row(r, settled[o.message_id], now, s) for r, o in items]
+            settings = runtime.settings
+            settled = record_outcomes(session, [o for _, o in items], now, settings)
+            values = [_settle_row(r, settled[o.message_id], now, settings) for r, o in items]
             update_rows(session, values)
             states += [str(v["o_state"]) for v in values]
     return states
@@ -309,7 +309,7 @@ class _Sender:
     timeout, never resent."""
 
     def __init__(self, runtime: Runtime, width: int, result: DispatchResult) -> None:
-        self.runtime, self.width, self.result = runtime, width, result
+        self.runtime, self.result = runtime, result
         self.limits = sender_limits(runtime)
         self.size = group_size(self.limits, width, runtime.settings.dispatch_group_size)
         self.slots = asyncio.Semaphore(width)

@@ -24,6 +24,7 @@ from channels.twilio_local import LocalTwilioServer
 from scheduler.planner import plan
 from tests.conftest import BACKENDS, create_database, drop_database
 from tests.factories import make_account
+from tests.processes import alive, children
 
 SID, TOKEN = "AC" + "4" * 32, "crash-token"
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # 10:00 New York
@@ -86,8 +87,8 @@ def test_kill_9_mid_batch_never_sends_twice(
         while len(twilio.messages) < 5 and time.monotonic() < deadline:
             assert first.poll() is None, first.communicate()[0].decode()
             time.sleep(0.02)
-        children = _children(first.pid)  # its judge process, on PostgreSQL
-        assert children or backend == "sqlite"
+        judges = children(first.pid)  # its judge process, on PostgreSQL
+        assert judges or backend == "sqlite"
         first.send_signal(signal.SIGKILL)
         first.wait()
         time.sleep(2 * DELAY)  # requests already on the wire finish on the server side
@@ -95,7 +96,7 @@ def test_kill_9_mid_batch_never_sends_twice(
         assert 5 <= received_at_kill < ROWS, "the kill must land in the middle of the batch"
 
         time.sleep(2.5)  # past the 2-second stale-claim cutoff (the clock below also is)
-        assert not [pid for pid in children if _alive(pid)], "the judge outlived its worker"
+        assert not [pid for pid in judges if alive(pid)], "the judge outlived its worker"
         second = worker(url, twilio, NOW + timedelta(seconds=30))
         out, _ = second.communicate(timeout=120)
         assert second.returncode == 0, out.decode()
@@ -121,27 +122,6 @@ def test_kill_9_mid_batch_never_sends_twice(
     finally:
         engine.dispose()
         drop_database(url)
-
-
-def _children(pid: int) -> list[int]:
-    """Running processes whose parent is ``pid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _alive(int(entry.name)):
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def _phones(session: Session) -> dict[int, str]:

@@ -28,6 +28,7 @@ from scheduler.judge_process import PARENT_CHECK_SECONDS, judge_of
 from scheduler.planner import plan
 from tests.conftest import PG_URL, create_database, drop_database
 from tests.factories import make_account
+from tests.processes import alive
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="the judge process is PostgreSQL's")
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # 10:00 in New York
@@ -59,15 +60,6 @@ def _settings(url: str, **extra: object) -> Settings:
     )  # fmt: skip
 
 
-def _alive(pid: int) -> bool:
-    """Running (not gone, not a zombie)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 def _sent(url: str) -> Counter[str]:
     engine = make_engine(url)
     with session_factory(engine)() as session:
@@ -93,7 +85,7 @@ def test_batches_are_judged_in_the_child_and_each_sent_once(
             judge = judge_of(runtime)
             assert judge is not None
             pid = judge.start()
-            assert pid != os.getpid() and _alive(pid)
+            assert pid != os.getpid() and alive(pid)
             states = (await dispatch(runtime, NOW + timedelta(hours=1), limit=100)).states
             return pid, states
         finally:
@@ -103,7 +95,7 @@ def test_batches_are_judged_in_the_child_and_each_sent_once(
     assert states == {"sent": ACCOUNTS}  # over several batches (5 rows each at most)
     sent = _sent(planned)
     assert len(sent) == ACCOUNTS and set(sent.values()) == {1}
-    assert not _alive(pid), "the child ends with its runtime"
+    assert not alive(pid), "the child ends with its runtime"
 
 
 def test_a_judge_that_died_is_replaced_and_nothing_is_sent_twice(planned: str) -> None:
@@ -115,7 +107,7 @@ def test_a_judge_that_died_is_replaced_and_nothing_is_sent_twice(planned: str) -
             first = judge.start()
             os.kill(first, signal.SIGKILL)
             deadline = time.monotonic() + 10
-            while _alive(first) and time.monotonic() < deadline:
+            while alive(first) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             states = (await dispatch(runtime, NOW + timedelta(hours=1), limit=100)).states
             return first, judge.start(), states
@@ -158,12 +150,12 @@ def test_the_child_exits_when_its_parent_is_killed(planned: str) -> None:
     try:
         assert parent.stdout is not None
         child = int(parent.stdout.readline())
-        assert _alive(child)
+        assert alive(child)
         parent.send_signal(signal.SIGKILL)
         parent.wait()
         deadline = time.monotonic() + 10 * PARENT_CHECK_SECONDS + 5
-        while _alive(child) and time.monotonic() < deadline:
+        while alive(child) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(child), "an orphaned judge keeps running"
+        assert not alive(child), "an orphaned judge keeps running"
     finally:
         parent.kill()
