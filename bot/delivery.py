@@ -15,7 +15,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Integer, String, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import Integer, Select, String, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from bot.audit import record_audit
@@ -497,21 +497,44 @@ _OUTCOMES_PG = text(
 """The lines by primary key whatever the table's statistics (``_UPDATE_ROWS_PG``)."""
 
 
+def early_reports_query(
+    channels: Collection[str], provider_ids: Collection[str]
+) -> Select[str, str, str, str | None]:
+    """Delivery reports already received for these sends, oldest first. By channel and
+    provider id, the index's order: by the provider id alone the index cannot be used,
+    and every group of outcomes read the whole table (48 ms a group at a million
+    reports, against 0.6 ms)."""
+    e = DeliveryEvent
+    return (
+        select(e.channel, e.provider_message_id, e.status, e.error_code)
+        .where(one_of(e.channel, channels), one_of(e.provider_message_id, provider_ids))
+        .order_by(e.id)
+    )
+
+
+def _early_reports(
+    session: Session, outcomes: Sequence[Outcome]
+) -> dict[tuple[str, str], list[tuple[str, str | None]]]:
+    """Each sent line's reports that arrived before its outcome is written: (status,
+    error code) by (channel, provider id)."""
+    sent = [o for o in outcomes if o.result is not None and o.result.provider_message_id]
+    early: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
+    if sent:
+        stmt = early_reports_query(
+            {o.channel for o in sent},
+            [o.result.provider_message_id for o in sent if o.result is not None],
+        )
+        for channel, provider_id, status, error in core(session).execute(stmt):
+            early.setdefault((channel, provider_id), []).append((status, error))
+    return early
+
+
 def record_outcomes(
     session: Session, outcomes: Sequence[Outcome], now: datetime, settings: Settings
 ) -> dict[int, Settled]:
     """``_finish`` for many lines: the provider's status and id, its segment count,
     delivery reports that arrived first, and what a failure teaches about the address."""
-    early: dict[tuple[str, str], list[DeliveryEvent]] = {}
-    ids = [o.result.provider_message_id for o in outcomes if o.result is not None]
-    if ids:
-        events = session.scalars(
-            select(DeliveryEvent)
-            .where(one_of(DeliveryEvent.provider_message_id, ids))
-            .order_by(DeliveryEvent.id)
-        )
-        for event in events:
-            early.setdefault((event.channel, event.provider_message_id), []).append(event)
+    early = _early_reports(session, outcomes)
     table = cast(Table, Message.__table__)
     params: list[dict[str, Any]] = []
     settled: dict[int, Settled] = {}
@@ -526,11 +549,11 @@ def record_outcomes(
                 o.result.provider_message_id,
                 o.result.segments,
             )
-            for event in early.get((o.channel, provider_id or ""), ()):
-                rank = DELIVERY_RANK.get(event.status)
+            for reported, reported_error in early.get((o.channel, provider_id or ""), ()):
+                rank = DELIVERY_RANK.get(reported)
                 if rank is not None and rank > DELIVERY_RANK.get(status, -1):
-                    status = event.status
-                    error_code = event.error_code or error_code
+                    status = reported
+                    error_code = reported_error or error_code
         elif o.error is not None:
             status = failure_status(o.error)
             error_code = o.error.code or type(o.error).__name__
