@@ -37,7 +37,7 @@ from typing import Any
 
 from sqlalchemy import delete, make_url
 
-from bot.bench.dispatcher import DEFAULT_URL, prepare, run_workers
+from bot.bench.dispatcher import DEFAULT_URL, prepare, run_dispatch, run_workers
 from bot.bench.scratch_db import scratch_database
 from bot.db import make_engine, session_factory
 from bot.models import OutboxRow
@@ -159,6 +159,40 @@ def only_channel(url: str, channel: str) -> None:
     engine.dispose()
 
 
+def judgement_cpu(database: str, accounts: int, channel: str, settings: Settings) -> float:
+    """CPU seconds a message of ``channel`` costs the dispatcher (its processes and
+    PostgreSQL's) to claim, judge, render, mark and record, with a null sink in place of
+    the channel: what any dispatcher must spend on it before and after its send."""
+    with scratch_database(database) as url:
+        at = prepare(url, accounts)
+        only_channel(url, channel)
+        backends = BackendsCpu(str(make_url(url).database))
+        backends.start()
+        worker: list[float] = []
+        done, _, _ = run_dispatch(
+            settings.model_copy(update={"database_url": url}), at, RAISED, null=True, cpu=worker
+        )
+        database_cpu = backends.stop()
+    return (sum(worker) + database_cpu) / done if done else 0.0
+
+
+def cores() -> int:
+    """The cores this process may run on (the bench's processes share them)."""
+    return len(os.sched_getaffinity(0))
+
+
+def ceiling(cpu_per_message: float, server_cpu: float, alone_rate: float) -> float:
+    """The best ratio to the server alone that ``cpu_per_message`` of CPU on every
+    message (the server's ``server_cpu`` included) allows on this machine's cores, all
+    of them busy all the time; never above what the server takes on its one core."""
+    if not cpu_per_message or not alone_rate:
+        return 0.0
+    best = cores() / cpu_per_message
+    if server_cpu:
+        best = min(best, 1 / server_cpu)
+    return best / alone_rate
+
+
 @dataclass(frozen=True)
 class Side:
     """A server in a process of its own, the settings that point at it, and a direct
@@ -182,6 +216,7 @@ def measure(
     concurrency: int,
     workers: int,
     rounds: int = 1,
+    judging: Callable[[], float] | None = None,
 ) -> bool:
     """``rounds`` times: the dispatcher on a freshly planned portfolio, then the server
     alone with the very messages it sent. Each side has a server process of its own,
@@ -192,7 +227,8 @@ def measure(
     The figures pool the rounds (messages over seconds on each side), so a drift in the
     machine's speed during one round (seen here: the same server's CPU per message
     moving by a third between runs) weighs on both sides alike instead of deciding the
-    ratio."""
+    ratio. ``judging``, if given, measures the judgement's CPU per message for the
+    machine's ceiling (``_print_ceilings``)."""
     sent = elapsed = alone_sent = alone_seconds = 0.0
     cpu = dict.fromkeys(("workers", "database", "server", "alone_server", "alone_client"), 0.0)
     shares: list[float] = []
@@ -253,7 +289,34 @@ def measure(
               f"server {cpu['server'] / n * 1e6:,.0f} µs;"
               f" alone: client {cpu['alone_client'] / m * 1e6:,.0f} µs, "
               f"server {cpu['alone_server'] / m * 1e6:,.0f} µs")  # fmt: skip
+        if judging:
+            _print_ceilings(judging, cpu, n, m, rate, bare)
     return ok
+
+
+def _print_ceilings(
+    judging: Callable[[], float],
+    cpu: dict[str, float],
+    n: float,
+    m: float,
+    rate: float,
+    bare: float,
+) -> None:
+    """What the machine allows: the ratio at which every core would be busy all the
+    time, for this dispatcher's CPU per message, and for a dispatcher whose only cost
+    beyond the judgement (claim, gate, render, mark, record: measured with a null sink)
+    is the bare client's send. The target is out of reach here when the second is below
+    it: no sender can make up for it, only a cheaper judgement or more cores can."""
+    dispatcher = (cpu["workers"] + cpu["database"] + cpu["server"]) / n
+    judgement = judging()
+    floor = judgement + (cpu["alone_client"] + cpu["alone_server"]) / m
+    print(f"  the machine's ceiling ({cores()} cores, every one busy): "
+          f"{ceiling(dispatcher, cpu['server'] / n, bare):.0%} at this dispatcher's "
+          f"{dispatcher * 1e6:,.0f} µs a message in all (this run kept the cores "
+          f"{rate * dispatcher / cores():.0%} busy); "
+          f"{ceiling(floor, cpu['alone_server'] / m, bare):.0%} for any dispatcher: the "
+          f"judgement alone costs {judgement * 1e6:,.0f} µs (null sink, its processes and "
+          f"PostgreSQL), plus the bare client's send and the server's share")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -297,8 +360,11 @@ def _twilio(args: argparse.Namespace, database: str) -> bool:
             client = TwilioSms(settings, timeout=settings.provider_timeout_seconds)
             yield Side(pid, settings, client.send, client.aclose)
 
+    null = Settings(secret_key="s", public_url="http://127.0.0.1:9", sms_backend="sink",
+                    email_backend="sink", push_backend="sink")  # fmt: skip
     return measure("local Twilio server", "sms", twilio, database, args.accounts,
-                   args.concurrency, args.workers, args.rounds)  # fmt: skip
+                   args.concurrency, args.workers, args.rounds,
+                   lambda: judgement_cpu(database, args.accounts, "sms", null))  # fmt: skip
 
 
 def _smtp(args: argparse.Namespace, database: str) -> bool:
@@ -316,8 +382,11 @@ def _smtp(args: argparse.Namespace, database: str) -> bool:
             mailer = SmtpEmail(settings)
             yield Side(pid, settings, mailer.send, mailer.aclose)
 
+    null = Settings(secret_key="s", public_url="http://127.0.0.1:9", sms_backend="sink",
+                    email_backend="sink", push_backend="sink")  # fmt: skip
     return measure("aiosmtpd server", "email", aiosmtpd, database, args.accounts,
-                   args.concurrency, args.workers, args.rounds)  # fmt: skip
+                   args.concurrency, args.workers, args.rounds,
+                   lambda: judgement_cpu(database, args.accounts, "email", null))  # fmt: skip
 
 
 if __name__ == "__main__":
