@@ -87,6 +87,12 @@ def _rfc2822(moment: datetime) -> str:
     return format_datetime(moment)  # "Tue, 24 Nov 2026 09:00:00 +0000", as Twilio writes it
 
 
+KEEP = 100_000
+"""Messages the server remembers (the newest): a fetch of an older one is answered 404
+like a deleted message. Unbounded, a long-running server grew by every message, and its
+CPU per message with it (its garbage collector walks what it holds)."""
+
+
 class LocalTwilio:
     """The state and the ASGI app of the fake. Thread-safe: tests poke it from outside the
     server's thread."""
@@ -94,8 +100,11 @@ class LocalTwilio:
     def __init__(
         self, account_sid: str, auth_token: str, *, callbacks: bool = True,
         callback_delay: float = 0.0, fail_numbers: Mapping[str, int] | None = None,
-        undeliverable_numbers: Mapping[str, int] | None = None,
+        undeliverable_numbers: Mapping[str, int] | None = None, keep: int = KEEP,
     ):
+        if keep < 1:
+            raise ValueError("keep must be at least 1")
+        self.keep = keep
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.callbacks = callbacks
@@ -106,7 +115,7 @@ class LocalTwilio:
         self._lock = threading.Lock()
         self._messages: dict[str, dict[str, Any]] = {}
         self._faults: deque[Fault] = deque()
-        self._callbacks_sent: list[dict[str, Any]] = []
+        self._callbacks_sent: deque[dict[str, Any]] = deque(maxlen=keep)
         self.app: ASGIApp = self._build_app()
 
     # --- test-facing API -------------------------------------------------------------
@@ -224,6 +233,8 @@ class LocalTwilio:
         }
         with self._lock:
             self._messages[sid] = message
+            if len(self._messages) > self.keep:  # the oldest goes, as a deleted message
+                del self._messages[next(iter(self._messages))]
         return {k: v for k, v in message.items() if k != "status_callback"}
 
     async def _fetch(self, request: Request) -> JSONResponse:
@@ -397,10 +408,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="uvicorn's log level; below info also turns the access log off")
     parser.add_argument("--fail", action="append", default=[], metavar="NUMBER=CODE",
                         help="answer 400 with CODE for To=NUMBER, e.g. +15005550001=21610")
+    parser.add_argument("--keep", type=int, default=KEEP,
+                        help=f"messages remembered, the newest (default {KEEP:,}); an older "
+                             "one is answered 404 like a deleted message")
     args = parser.parse_args(argv)
     fail_numbers = {num: int(code) for num, _, code in (f.partition("=") for f in args.fail)}
     fake = LocalTwilio(args.account_sid, args.auth_token, callbacks=not args.no_callbacks,
-                       callback_delay=args.callback_delay, fail_numbers=fail_numbers)
+                       callback_delay=args.callback_delay, fail_numbers=fail_numbers,
+                       keep=args.keep)
     print(f"local Twilio on http://{args.host}:{args.port} (account {args.account_sid}); "
           f"set ARREARS_TWILIO_API_BASE_URL to it")
     uvicorn.run(fake.app, host=args.host, port=args.port, log_level=args.log_level,

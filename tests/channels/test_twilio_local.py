@@ -109,6 +109,22 @@ def test_fail_next_counts_down(client: httpx.Client, local_twilio: LocalTwilioSe
     assert codes == [429, 429, 201]
 
 
+def test_only_the_newest_messages_are_kept() -> None:
+    """A long-running server keeps the newest ``keep`` messages and their callbacks; an
+    older message is gone as a deleted one is (404, 20404)."""
+    with LocalTwilioServer(ACCOUNT_SID, AUTH_TOKEN, callbacks=False, keep=3) as server, \
+            httpx.Client(base_url=server.base_url, timeout=5) as http:
+        sent = [http.post(messages_url(), auth=AUTH, data={
+            "To": "+15005550009", "From": FROM_NUMBER, "Body": f"n{i}"}).json()
+            for i in range(5)]
+        assert [m["body"] for m in server.messages] == ["n2", "n3", "n4"]
+        gone = http.get(sent[0]["uri"], auth=AUTH)
+        assert (gone.status_code, gone.json()["code"]) == (404, 20404)
+        assert http.get(sent[4]["uri"], auth=AUTH).json()["body"] == "n4"
+    with pytest.raises(ValueError, match="keep"):
+        LocalTwilioServer(ACCOUNT_SID, AUTH_TOKEN, keep=0)
+
+
 def test_main_parses_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = {}
     monkeypatch.setattr("uvicorn.run", lambda app, **kw: seen.update(kw))
