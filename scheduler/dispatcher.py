@@ -17,6 +17,7 @@ most about three groups of rows (``group_size``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import Engine, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import one_of
@@ -58,6 +60,7 @@ ROW_STATE_BY_MESSAGE = {
     "deferred": "failed",
 }
 _RNG = random.Random()
+log = logging.getLogger(__name__)
 BATCH_SECONDS = 30.0
 """A batch holds at most what the slowest rate-limited sender sends in this time, so a
 judgement is never much older than its send."""
@@ -283,6 +286,28 @@ def _record(runtime: Runtime, done: list[Sent]) -> list[str]:
     return states
 
 
+OUTCOME_WRITE_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""Pauses between tries of an outcome write the database refused for its own reasons
+(a restart, a failover, a dropped connection): about 15 s in all."""
+
+
+def _record_retrying(runtime: Runtime, done: list[Sent]) -> list[str]:
+    """``_record``, tried again while the database is unavailable. The outcomes are
+    known (the provider answered), so they are written, not left ``sending`` for the
+    claim timeout to write off as unknown. Writing twice is harmless: the same values
+    over the same rows (the transaction rolls back whole, or committed with its answer
+    lost)."""
+    for delay in (*OUTCOME_WRITE_DELAYS, None):
+        try:
+            return _record(runtime, done)
+        except OperationalError as exc:
+            if delay is None:
+                raise
+            log.warning("writing %d outcomes failed (%s); again in %.1f s", len(done), exc, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
 def _mark(runtime: Runtime, chunk: list[Ready]) -> None:
     with runtime.factory() as session, session.begin():
         mark_sending(session, [r.message_id for r in chunk])
@@ -304,9 +329,10 @@ class _Sender:
     and started, so the window drains neither between groups nor between batches.
     Outcomes are written as they accumulate, in a transaction per group's worth, while
     the sends go on. A crash leaves at most about three groups ``sending``: the one
-    being sent, the next one, and outcomes not yet written. A failed write of outcomes
-    stops the run; its lines stay ``sending`` and become ``unknown`` at the claim
-    timeout, never resent."""
+    being sent, the next one, and outcomes not yet written. An outcome write the
+    database refuses is tried again for about 15 s (``_record_retrying``); one that
+    still fails stops the run, and its lines stay ``sending`` and become ``unknown`` at
+    the claim timeout, never resent."""
 
     def __init__(self, runtime: Runtime, width: int, result: DispatchResult) -> None:
         self.runtime, self.result = runtime, result
@@ -337,7 +363,7 @@ class _Sender:
                 done = self.finished[:]
                 self.finished.clear()
                 self.recording = asyncio.ensure_future(
-                    asyncio.to_thread(_record, self.runtime, done)
+                    asyncio.to_thread(_record_retrying, self.runtime, done)
                 )
             if not wait or (self.recording is None and not self.finished):
                 return
@@ -419,7 +445,7 @@ async def _send_serially(
         await asyncio.to_thread(_mark, runtime, chunk)  # durable before the sends
         first = False
         done = list(await asyncio.gather(*(one(r) for r in chunk)))
-        for state in await asyncio.to_thread(_record, runtime, done):
+        for state in await asyncio.to_thread(_record_retrying, runtime, done):
             result.add(state)
 
 

@@ -1,0 +1,129 @@
+"""Outcome writes the database refuses: tried again, since the outcomes are known; if
+it stays away, the lines are written off as unknown and never sent again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import OperationalError
+
+import scheduler.dispatcher as dispatcher_module
+from bot.db import make_engine, session_factory
+from bot.models import Message, OutboxRow, SinkMessage
+from bot.runtime import Runtime
+from bot.settings import Settings
+from scheduler.dispatcher import dispatch, expire_stale_claims
+from scheduler.planner import plan
+from tests.conftest import BACKENDS, create_database, drop_database
+from tests.factories import make_account
+from tests.scheduler.test_dispatch_batch import NOW
+
+ACCOUNTS = 6
+
+
+@pytest.fixture(params=BACKENDS)
+def planned(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
+    url = create_database(request.param, tmp_path)
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session, session.begin():
+            for _ in range(ACCOUNTS):
+                make_account(session, now=NOW, dpd=5)
+        with session_factory(engine)() as session, session.begin():
+            plan(session, NOW)
+        yield url, engine
+    finally:
+        engine.dispose()
+        drop_database(url)
+
+
+def _refusing(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
+    """``record_outcomes`` fails ``times`` times as a database restart makes it fail."""
+    calls: list[int] = []
+    real = dispatcher_module.record_outcomes
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) <= times:
+            raise OperationalError("UPDATE messages", {}, Exception("server closed the connection"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dispatcher_module, "record_outcomes", flaky)
+    monkeypatch.setattr(dispatcher_module, "OUTCOME_WRITE_DELAYS", (0.01, 0.01))
+    return calls
+
+
+def _dispatch(url: str, at: datetime) -> dict[str, int]:
+    settings = Settings(database_url=url, secret_key="s", public_url="http://127.0.0.1:9",
+                        sms_backend="sink", email_backend="sink", push_backend="sink",
+                        dispatch_concurrency=2, dispatch_group_size=2)  # fmt: skip
+
+    async def go() -> dict[str, int]:
+        runtime = Runtime.build(settings)
+        try:
+            return (await dispatch(runtime, at, limit=ACCOUNTS)).states
+        finally:
+            await runtime.aclose()
+
+    return asyncio.run(go())
+
+
+def _statuses(engine: Engine) -> tuple[dict[str, int], dict[str, int], int]:
+    with session_factory(engine)() as session:
+        rows = dict(
+            session.execute(select(OutboxRow.state, func.count()).group_by(OutboxRow.state)).all()
+        )
+        lines = dict(
+            session.execute(select(Message.status, func.count()).group_by(Message.status)).all()
+        )
+        return rows, lines, session.scalar(select(func.count(SinkMessage.id))) or 0
+
+
+def test_outcomes_the_database_refused_are_written_when_it_is_back(
+    planned: tuple[str, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, engine = planned
+    calls = _refusing(monkeypatch, times=2)
+    states = _dispatch(url, NOW + timedelta(hours=1))
+    assert states == {"sent": ACCOUNTS}
+    assert len(calls) > 2  # refused twice, then written
+    rows, lines, sent = _statuses(engine)
+    assert rows == {"sent": ACCOUNTS}
+    assert sum(lines.values()) == ACCOUNTS
+    assert not set(lines) & {"prepared", "sending", "unknown"}, lines
+    assert sent == ACCOUNTS
+
+
+def test_outcomes_still_refused_are_written_off_never_sent_again(
+    planned: tuple[str, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, engine = planned
+    _refusing(monkeypatch, times=10**6)
+    with pytest.raises(OperationalError):
+        _dispatch(url, NOW + timedelta(hours=1))
+    rows, lines, sent = _statuses(engine)
+    assert rows.get("claimed", 0) >= 1 and lines.get("sending", 0) >= 1
+    left = sent  # what reached the channel before the run stopped
+    later = NOW + timedelta(hours=2)
+    with session_factory(engine)() as session, session.begin():
+        expire_stale_claims(session, later, timedelta(minutes=10))
+    monkeypatch.undo()
+    _dispatch(url, later)
+    rows, lines, sent = _statuses(engine)
+    assert "sending" not in lines and "claimed" not in rows
+    unknown = rows.get("unknown", 0)
+    assert unknown == lines.get("unknown", 0) >= 1
+    assert unknown + rows.get("sent", 0) == ACCOUNTS
+    # the first run's sends are among the unknown lines; the second run sent the rest
+    assert left <= unknown and sent == left + rows.get("sent", 0)
+    with session_factory(engine)() as session:
+        twice = session.scalars(
+            select(SinkMessage.to_address).group_by(SinkMessage.to_address).having(func.count() > 1)
+        ).all()
+    assert twice == []
