@@ -19,7 +19,11 @@ class AuditEvent(Base):
     record before it), so an edit, a deletion or an insertion breaks the chain."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_actor_at", "actor", "at"),)
+    __table_args__ = (
+        Index("ix_audit_events_actor_at", "actor", "at"),
+        # an entity's history (an arrangement's decisions, what a borrower was told)
+        Index("ix_audit_events_entity", "entity", "entity_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.models.base import Base, utcnow
@@ -14,6 +14,15 @@ from bot.models.base import Base, utcnow
 
 class PromiseToPay(Base):
     __tablename__ = "promises"
+    # open promises by date: the reminders and the kept/broken checks read only those
+    __table_args__ = (
+        Index(
+            "ix_promises_open_date",
+            "promised_date",
+            postgresql_where=text("state = 'open'"),
+            sqlite_where=text("state = 'open'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)
@@ -28,6 +37,16 @@ class PromiseToPay(Base):
 
 class Arrangement(Base):
     __tablename__ = "arrangements"
+    # proposals waiting for a person: the desk's approvals list, each queue load
+    __table_args__ = (
+        Index(
+            "ix_arrangements_proposed",
+            "created_at",
+            "id",
+            postgresql_where=text("state = 'proposed'"),
+            sqlite_where=text("state = 'proposed'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import text as sql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.models.base import Base, utcnow
@@ -18,7 +19,16 @@ SENDERS = ("borrower", "bot", "collector", "system")
 
 class Conversation(Base):
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_borrower_channel", "borrower_id", "channel"),)
+    __table_args__ = (
+        Index("ix_conversations_borrower_channel", "borrower_id", "channel"),
+        # with people: a handful among millions (the desk's queue reads them each load)
+        Index(
+            "ix_conversations_human",
+            "id",
+            postgresql_where=sql("status = 'human'"),
+            sqlite_where=sql("status = 'human'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     borrower_id: Mapped[int | None] = mapped_column(ForeignKey("borrowers.id"))
@@ -85,6 +95,16 @@ class Handoff(Base):
     """
 
     __tablename__ = "handoffs"
+    # open or claimed: the few the desk's queue, the API and the SLA escalation read
+    # among every handoff ever made
+    __table_args__ = (
+        Index(
+            "ix_handoffs_active_created",
+            "created_at",
+            postgresql_where=sql("state IN ('open', 'claimed')"),
+            sqlite_where=sql("state IN ('open', 'claimed')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
