@@ -11,15 +11,13 @@ captured here and EXPLAINed with its own parameters.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, text
 
 from bot.db import make_engine, session_factory
 from bot.models import OutboxRow
@@ -29,6 +27,7 @@ from scheduler.history_bulk import load_batch_history
 from scheduler.planner import plan
 from tests.conftest import PG_URL, create_database, drop_database
 from tests.factories import make_account
+from tests.query_plans import captured, indexes, plan_nodes
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="PostgreSQL plans")
 
@@ -45,44 +44,6 @@ def factory(tmp_path: Path) -> Iterator[Any]:
     yield session_factory(engine)
     engine.dispose()
     drop_database(url)
-
-
-def _captured(session: Session, run: Any) -> list[tuple[str, Any]]:
-    """The SQL statements and parameters ``run()`` sends."""
-    seen: list[tuple[str, Any]] = []
-    conn = session.connection()
-
-    def grab(_c: Connection, _cur: Any, statement: str, params: Any, *_: Any) -> None:
-        seen.append((statement, params))
-
-    event.listen(conn, "before_cursor_execute", grab)
-    try:
-        run()
-    finally:
-        event.remove(conn, "before_cursor_execute", grab)
-    return seen
-
-
-def _plan_nodes(session: Session, statement: str, params: Any) -> list[dict[str, Any]]:
-    raw = session.connection().exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, params)
-    (document,) = _document(raw.scalar_one())
-    nodes, todo = [], [document["Plan"]]
-    while todo:
-        node = todo.pop()
-        nodes.append(node)
-        todo.extend(node.get("Plans", ()))
-    return nodes
-
-
-def _indexes(node: dict[str, Any]) -> set[str]:
-    """The indexes a scan node reads (a bitmap heap scan's through its children)."""
-    if "Index Name" in node:
-        return {node["Index Name"]}
-    return {n["Index Name"] for n in node.get("Plans", ()) if "Index Name" in n}
-
-
-def _document(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def test_batch_history_walks_conversations_not_the_time_window(factory: Any) -> None:
@@ -107,19 +68,19 @@ def test_batch_history_walks_conversations_not_the_time_window(factory: Any) -> 
             {"c": conversations[busy.id].id, "at": NOW},
         )
     with factory() as session, session.begin():
-        statements = _captured(
+        statements = captured(
             session,
             lambda: load_batch_history(session, [batch.id], [conversations[batch.id].id], NOW),
         )
         reading_messages = [s for s in statements if "messages" in s[0]]
         assert len(reading_messages) >= 3
         for statement, params in reading_messages:
-            nodes = _plan_nodes(session, statement, params)
+            nodes = plan_nodes(session, statement, params)
             on_messages = [n for n in nodes if n.get("Relation Name") == "messages"]
             assert on_messages, statement
             for node in on_messages:
                 assert node["Node Type"] != "Seq Scan", statement
-                assert _indexes(node) == {"ix_messages_conversation_created"}, statement
+                assert indexes(node) == {"ix_messages_conversation_created"}, statement
         history = load_batch_history(session, [batch.id], [conversations[batch.id].id], NOW)
         assert history.for_row(batch.id, conversations[batch.id].id).attempts == ()
         busy_history = load_batch_history(
@@ -155,9 +116,9 @@ def test_outcome_writes_reach_outbox_rows_by_key_on_a_small_analyzed_outbox(
     with factory() as session, session.begin():
         ids = list(session.scalars(select(OutboxRow.id).order_by(OutboxRow.id).limit(500)))
         values = [_row_update(i, "sent", sent_at=NOW) for i in ids]
-        statements = _captured(session, lambda: update_rows(session, values))
+        statements = captured(session, lambda: update_rows(session, values))
         (statement, params), *_ = statements
-        nodes = _plan_nodes(session, statement, params)
+        nodes = plan_nodes(session, statement, params)
         on_outbox = [n for n in nodes if n.get("Relation Name") == "outbox"]
         assert on_outbox and all(n["Node Type"] != "Seq Scan" for n in on_outbox), [
             (n["Node Type"], n.get("Index Name")) for n in nodes
