@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, exists, func, literal, or_, select, true, tuple_
+from sqlalchemy import Select, exists, func, literal, or_, select, text, true, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from bot.compliance.history import (
@@ -27,6 +27,7 @@ from bot.compliance.history import (
 from bot.compliance.model import BOT_TURNS, PROACTIVE, Attempt, ContactHistory
 from bot.db import core, one_of
 from bot.models import Conversation, GateDecision, Message, OutboxRow
+from bot.models.outreach import UNRECORDED_ATTEMPT
 
 
 @dataclass
@@ -179,8 +180,7 @@ def load_batch_history(
     )
     outbox = outbox.where(
         one_of(OutboxRow.borrower_id, ids),
-        OutboxRow.state.in_(("sent", "unknown")),
-        OutboxRow.message_id.is_(None),
+        text(UNRECORDED_ATTEMPT),  # the partial index's own predicate (a one-table read)
         when > since,
         when <= now + CLOCK_SKEW,
     )

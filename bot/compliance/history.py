@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from bot.compliance.model import BOT_TURNS, PROACTIVE, Attempt, ContactHistory
 from bot.models import Conversation, GateDecision, Message, OutboxRow
+from bot.models.outreach import UNRECORDED_ATTEMPT
 
 LOOKBACK = timedelta(days=7)
 """How far back attempts are read: the longest cap window in the shipped profiles."""
@@ -89,8 +90,7 @@ def _outbox_attempts(
     when = func.coalesce(OutboxRow.sent_at, OutboxRow.claimed_at)
     stmt = select(when, OutboxRow.channel, OutboxRow.contact_point_id).where(
         OutboxRow.borrower_id == borrower_id,
-        OutboxRow.state.in_(("sent", "unknown")),
-        OutboxRow.message_id.is_(None),
+        text(UNRECORDED_ATTEMPT),  # the partial index's own predicate (a one-table read)
         when > since,
         when <= now + CLOCK_SKEW,
     )

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
+from bot.compliance.history import load_history
 from bot.db import make_engine, session_factory
 from bot.models import OutboxRow
 from bot.transcript import open_conversation
@@ -125,3 +126,60 @@ def test_outcome_writes_reach_outbox_rows_by_key_on_a_small_analyzed_outbox(
         ]
         sent = session.scalar(select(func.count()).where(OutboxRow.state == "sent"))
         assert sent == 500
+
+
+def test_unrecorded_attempts_are_found_without_reading_each_borrowers_outbox_history(
+    factory: Any,
+) -> None:
+    """The contact history counts outbox rows that left with no transcript line (a rare
+    few) through their own partial index, not through every row each borrower ever had,
+    in a batch and in a single reply's history alike."""
+    with factory() as session, session.begin():
+        borrower = make_account(session, now=NOW)
+        plan(session, NOW - timedelta(hours=1))
+        first = session.scalars(select(OutboxRow)).first()
+        assert first is not None
+        # months of reminders that left with their lines (or never left): 5,000 rows
+        session.execute(
+            text(
+                "INSERT INTO outbox (idempotency_key, borrower_id, loan_id, contact_point_id,"
+                " channel, purpose, campaign_step, template, local_date, not_before, state,"
+                " attempts, claimed_at, created_at)"
+                " SELECT idempotency_key || ':' || g, borrower_id, loan_id, contact_point_id,"
+                " channel, purpose, campaign_step, template, local_date, not_before,"
+                " CASE WHEN g = 1 THEN 'unknown' ELSE 'cancelled' END, 1,"
+                " :at - make_interval(mins => g), created_at"
+                " FROM outbox, generate_series(1, 5000) AS g WHERE id = :id"
+            ),
+            {"id": first.id, "at": NOW},
+        )
+        conversation = open_conversation(
+            session, borrower_id=borrower.id, channel="sms", contact_point_id=None,
+            language="en", now=NOW,
+        )  # fmt: skip
+    with factory() as session, session.begin():
+        session.execute(text("ANALYZE outbox"))
+    with factory() as session, session.begin():
+        reads = {
+            "batch": lambda: load_batch_history(session, [borrower.id], [conversation.id], NOW),
+            "reply": lambda: load_history(
+                session, borrower_id=borrower.id, conversation_id=conversation.id, now=NOW
+            ),
+        }
+        for name, read in reads.items():
+            on_outbox = [
+                node
+                for statement, params in captured(session, read)
+                if "FROM outbox" in statement
+                for node in plan_nodes(session, statement, params)
+                if node.get("Relation Name") == "outbox"
+            ]
+            assert on_outbox, name
+            for node in on_outbox:
+                assert indexes(node) == {"ix_outbox_unrecorded_attempts"}, (name, node)
+        batch = load_batch_history(session, [borrower.id], [conversation.id], NOW)
+        assert len(batch.for_row(borrower.id, conversation.id).attempts) == 1  # the unknown
+        reply = load_history(
+            session, borrower_id=borrower.id, conversation_id=conversation.id, now=NOW
+        )
+        assert len(reply.attempts) == 1
