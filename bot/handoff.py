@@ -24,6 +24,11 @@ CEASE_REASONS = {
 }
 
 
+STOP_REQUEST = "stop_contact"
+"""The reason of a handoff for a "stop" no address opt-out can settle (the web chat's):
+what to stop is for a person to settle with the borrower (``bot.verification``)."""
+
+
 def cease_collection(session: Session, borrower_id: int, reason: str, now: datetime) -> bool:
     """Record the borrower's cease reason (the first one stays); False if already ceased."""
     borrower = session.get(Borrower, borrower_id)

@@ -26,7 +26,7 @@ from bot.rasa_client import RasaTurn, RasaUnavailableError
 from bot.runtime import Runtime
 from bot.texts import detect_language, text_for
 from bot.transcript import find_contact_point, open_conversation, record_message
-from bot.verification import mark_wrong_number, record_opt_out
+from bot.verification import mark_wrong_number, record_opt_out, stop_request
 from channels.base import BUTTON_CHANNELS, with_options
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,13 @@ def _record_inbound(runtime: Runtime, msg: InboundText) -> _Recorded | None:
         return None
 
 
+CARRIER_KEYWORD_CHANNELS = frozenset({"sms"})
+"""Where STOP, START and HELP are carrier keywords about the sender's address. Elsewhere
+(the web chat) there is no address to opt out, and STOP is ``STOP``."""
+STOP = "stop"
+"""STOP where no address can be opted out: ``bot.verification.stop_request``."""
+
+
 async def handle_inbound(runtime: Runtime, msg: InboundText) -> InboundOutcome:
     rec = await asyncio.to_thread(_record_inbound, runtime, msg)
     if rec is None:
@@ -122,6 +129,9 @@ async def handle_inbound(runtime: Runtime, msg: InboundText) -> InboundOutcome:
         return InboundOutcome(duplicate=True)
     outcome = InboundOutcome(conversation_id=rec.conversation_id, message_id=rec.message_id)
     keyword = classify_keyword(msg.text)
+    if keyword is not None and msg.channel not in CARRIER_KEYWORD_CHANNELS:
+        # START and HELP are words to the bot there; STOP is a request for a person
+        keyword = STOP if keyword == "opt_out" else None
     if keyword is not None:
         outcome.replies = await _handle_keyword(runtime, msg, rec, keyword)
     elif rec.borrower_id is None:
@@ -216,6 +226,9 @@ def _apply_keyword(runtime: Runtime, msg: InboundText, rec: _Recorded, keyword: 
         message = session.get_one(Message, rec.message_id)
         message.intent = f"keyword_{keyword}"
         message.confidence = 1.0
+        if keyword == STOP:
+            return stop_request(session, session.get_one(Conversation, rec.conversation_id),
+                                msg.received_at)  # fmt: skip
         if point is None or keyword == "help":
             return True
         if keyword == "opt_out" and point.opted_out_at is not None:
@@ -238,7 +251,12 @@ async def _handle_keyword(
 ) -> list[Message]:
     if not await asyncio.to_thread(_apply_keyword, runtime, msg, rec, keyword):
         return []
-    key = {"opt_out": "opt_out_confirmation", "opt_in": "opt_in_confirmation", "help": "help"}
+    key = {
+        "opt_out": "opt_out_confirmation",
+        "opt_in": "opt_in_confirmation",
+        "help": "help",
+        STOP: "stop_request_confirmation",
+    }
     draft = Draft(
         conversation_id=rec.conversation_id,
         to_address=msg.from_address,

@@ -18,6 +18,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "You are opted back in to text messages from us. Reply STOP to opt out.",
         "zh": "您已重新订阅我们的短信。回复退订可取消。",
     },
+    "stop_request_confirmation": {
+        "en": "We've recorded your request to stop contact and won't message you here. "
+        "A member of our team will confirm with you which messages to stop.",
+        "zh": "已记录您停止联系的要求，我们不会在此给您发消息。"
+        "我们的工作人员会与您确认需要停止哪些消息。",
+    },
     "help": {
         "en": "Loan servicing assistant (automated). Reply with your question, or PERSON "
         "to reach a collector. Reply STOP to opt out.",

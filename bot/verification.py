@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.audit import record_audit
 from bot.delivery import _right_party_verified
+from bot.handoff import STOP_REQUEST, open_handoff
 from bot.models import Borrower, ContactPoint, Conversation
 
 MAX_FAILURES = 3
@@ -75,12 +76,35 @@ def mark_wrong_number(session: Session, conversation: Conversation, now: datetim
 
 
 def record_opt_out(session: Session, conversation: Conversation, now: datetime) -> None:
-    """A free-text "stop contacting me": this channel's address is opted out."""
+    """A free-text "stop contacting me": this channel's address is opted out. In the
+    web chat, whose "address" is only the borrower's session, and with no address at
+    all, it is a request for a person instead (``stop_request``)."""
     point = contact_point_of(session, conversation)
-    if point is None or point.opted_out_at is not None:
+    if point is None or point.channel == "webchat":
+        stop_request(session, conversation, now)
+        return
+    if point.opted_out_at is not None:
         return
     point.opted_out_at = now
     _audit(session, point, "contact.opt_out", now, {"said": "stop_contact"})
+
+
+def stop_request(session: Session, conversation: Conversation, now: datetime) -> bool:
+    """"Stop" where no address can be opted out: the web chat, which the borrower opens
+    from a link and where nothing is ever sent first (opting its session out would only
+    silence the chat). What they want stopped (texts, emails, every contact: a cease
+    request) is for a person to settle with them, so the request is audited and the
+    conversation handed to the desk, among its urgent ones. False for a sender no
+    borrower is known for."""
+    if conversation.borrower_id is None:
+        return False
+    details = {"channel": conversation.channel}
+    record_audit(
+        session, "borrower", "contact.stop_requested", "borrower", conversation.borrower_id,
+        details, now,
+    )  # fmt: skip
+    open_handoff(session, conversation, STOP_REQUEST, now)
+    return True
 
 
 def _audit(

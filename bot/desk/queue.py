@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from bot.accounts import STAGE_ORDER, ZERO, stage_for_dpd
 from bot.audit import record_audit
 from bot.clock import local_date
+from bot.handoff import STOP_REQUEST
 from bot.models import AuditEvent, Borrower, Conversation, Handoff, Installment, Loan, Message
 from bot.policy import Policy, active_policy
 
@@ -38,7 +39,7 @@ SLA_ACTION = "handoff.sla_breached"  # written by scheduler.followups.escalate_h
 
 # Reasons (Rasa intents or pipeline reasons) by urgency tier: higher comes first.
 URGENT_REASONS = frozenset(
-    {"has_lawyer", "bankruptcy", "deceased", "complaint", "dispute_debt", "dispute"}
+    {"has_lawyer", "bankruptcy", "deceased", "complaint", "dispute_debt", "dispute", STOP_REQUEST}
 )
 # a borrower waiting for a person: asked for one, a proposal to approve, wrote again
 REQUESTED_REASONS = frozenset({"request_human", "offer_approval", "borrower_wrote"})

@@ -16,6 +16,7 @@ from bot.clock import now_utc
 from bot.db import make_engine, session_factory
 from bot.processes import free_port
 from bot.settings import Settings
+from bot.texts import text_for
 from bot.web.app import create_app
 from tests.conftest import BACKENDS, create_database, drop_database
 from tests.factories import make_account
@@ -187,3 +188,35 @@ def test_openapi_is_served(client: tuple[TestClient, dict[str, int]]) -> None:
 
 
 _ = (datetime, UTC)
+
+
+def test_web_chat_stop_is_a_request_for_a_person_not_an_sms_opt_out(
+    client: tuple[TestClient, dict[str, int]],
+) -> None:
+    """STOP is a carrier keyword about a phone number; in the web chat there is none to
+    opt out. The borrower is told the truth, and a person takes the request (what to
+    stop: texts, emails, all contact), first in the desk's queue."""
+    c, ids = client
+    token = make_chat_token(SECRET, ids["en"])
+    assert c.get(f"/chat/{token}").status_code == 200
+    replies = c.post(f"/api/chat/{token}/messages", json={"text": "stop"}).json()["replies"]
+    assert [r["text"] for r in replies] == [text_for("stop_request_confirmation", "en")]
+    assert "text messages" not in replies[0]["text"]
+    handoffs = [h for h in c.get("/api/handoffs").json() if h["account_id"] == ids["en"]]
+    assert [(h["reason"], h["state"]) for h in handoffs] == [("stop_contact", "open")]
+    # the chat stays open for the borrower and the person who takes it: no opt-out of
+    # the chat's session, whose gate would refuse every later reply there
+    again = c.post(f"/api/chat/{token}/messages", json={"text": "STOP"}).json()["replies"]
+    assert [r["text"] for r in again] == [text_for("stop_request_confirmation", "en")]
+    convs = c.get(f"/api/accounts/{ids['en']}/conversations").json()
+    chat = next(conv for conv in convs if conv["channel"] == "webchat")
+    msgs = c.get(f"/api/conversations/{chat['id']}/messages").json()
+    assert [(m["direction"], m["sender"], m["intent"]) for m in msgs] == [
+        ("inbound", "borrower", "keyword_stop"),
+        ("outbound", "system", None),
+        ("inbound", "borrower", "keyword_stop"),
+        ("outbound", "system", None),
+    ]
+    assert [h["reason"] for h in c.get("/api/handoffs").json() if h["account_id"] == ids["en"]] == [
+        "stop_contact"
+    ]

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.handoff import CEASE_REASONS, MUST_HANDOFF_INTENTS, cease_collection
-from bot.models import AuditEvent, Borrower, ContactPoint, Conversation
+from bot.handoff import CEASE_REASONS, MUST_HANDOFF_INTENTS, STOP_REQUEST, cease_collection
+from bot.models import AuditEvent, Borrower, ContactPoint, Conversation, Handoff
 from bot.texts import detect_language
 from bot.verification import (
     identity_matches,
@@ -124,3 +124,40 @@ def test_cease_reasons_are_must_handoff_intents_and_the_first_stays(
 )
 def test_detect_language(text: str, language: str | None) -> None:
     assert detect_language(text) == language
+
+
+def test_stop_contacting_me_in_the_web_chat_goes_to_a_person(
+    session: Session, now: datetime
+) -> None:
+    """The dialogue's "stop contacting me" in the web chat: its session is no address to
+    opt out (that would only silence the chat), so the request is audited and handed to
+    a person, who settles what to stop; the borrower's phone stays as it was."""
+    borrower = make_account(session, now=now)
+    chat_point = ContactPoint(
+        borrower_id=borrower.id, channel="webchat", address=f"webchat:{borrower.id}",
+        verified=True, consent=True,
+    )  # fmt: skip
+    session.add(chat_point)
+    session.flush()
+    chat = Conversation(
+        borrower_id=borrower.id, contact_point_id=chat_point.id, channel="webchat",
+        language="en",
+    )  # fmt: skip
+    session.add(chat)
+    session.flush()
+    record_opt_out(session, chat, now)
+    record_opt_out(session, chat, now)  # said twice: one handoff
+    handoffs = session.scalars(select(Handoff).where(Handoff.conversation_id == chat.id)).all()
+    assert [(h.reason, h.state) for h in handoffs] == [(STOP_REQUEST, "open")]
+    assert chat.status == "human"
+    requests = session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == "contact.stop_requested",
+            AuditEvent.entity_id == str(borrower.id),
+        )
+    ).all()
+    assert len(requests) == 2 and requests[0].details == {"channel": "webchat"}
+    points = session.scalars(
+        select(ContactPoint).where(ContactPoint.borrower_id == borrower.id)
+    ).all()
+    assert all(p.opted_out_at is None for p in points)
