@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.accounts import account_balance, load_borrower
@@ -74,10 +74,40 @@ def list_accounts(
         )
     if language:
         stmt = stmt.where(Borrower.language == language)
-    summaries = (_summary(b) for b in db.scalars(stmt))
-    if stage:
-        summaries = (s for s in summaries if s.stage == stage)
-    return list(summaries)[offset : offset + limit]
+    if not stage:
+        return [_summary(b) for b in db.scalars(stmt.offset(offset).limit(limit))]
+    return _by_stage(db, stmt, stage, limit, offset)
+
+
+SCAN_CHUNK = 500
+"""Accounts read at a time while looking for a stage's (a balance's stage is worked out
+from its installments, in Python): the request holds this many, not the portfolio."""
+
+
+def _by_stage(
+    db: Session, stmt: Select[Borrower], stage: str, limit: int, offset: int
+) -> list[schemas.AccountSummary]:
+    """The page of accounts in ``stage``, reading the portfolio a chunk at a time in id
+    order and stopping once the page is full."""
+    found: list[schemas.AccountSummary] = []
+    skipped, after = 0, None
+    while len(found) < limit:
+        chunk = stmt if after is None else stmt.where(Borrower.id > after)
+        borrowers = list(db.scalars(chunk.limit(SCAN_CHUNK)))
+        if not borrowers:
+            break
+        after = borrowers[-1].id
+        for summary in (_summary(b) for b in borrowers):
+            if summary.stage != stage:
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            found.append(summary)
+            if len(found) == limit:
+                break
+        db.expunge_all()  # read only: the chunk's objects need not stay in memory
+    return found
 
 
 @router.get("/accounts/{account_id}", response_model=schemas.AccountDetail)
