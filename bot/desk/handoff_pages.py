@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from bot.desk import approvals, masking
 from bot.desk import queue as q
+from bot.desk.access_log import VIEW, record_access
 from bot.desk.handoff_strings import HANDOFF_STRINGS
 from bot.desk.history import borrower_history, conversation_transcript
 from bot.desk.i18n import register
@@ -395,6 +396,9 @@ def _conversation_page(request: Request, user: DeskUser, handoff_id: int) -> HTM
             if message is not None and message.conversation_id == conversation.id
             else None
         )
+        page = f"/desk/handoffs/{handoff_id}"
+        record_access(request, user.username, VIEW, "conversation", conversation.id,
+                      {"page": page})  # fmt: skip
         return render(
             request,
             "desk/conversation.html",
@@ -439,6 +443,7 @@ def _borrower_page(
         if handoff is None:
             handoff = next((h for h in history.handoffs if h.state in q.ACTIVE_STATES), None)
         page = f"/desk/handoffs/{handoff.id}" if handoff else f"/desk/borrowers/{borrower_id}"
+        record_access(request, user.username, VIEW, "borrower", borrower_id, {"page": page})
         return render(
             request,
             "desk/borrower.html",

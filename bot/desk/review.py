@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from bot.audit import record_audit
 from bot.clock import now_utc
 from bot.desk import export
+from bot.desk.access_log import EXPORT, VIEW, record_access
 from bot.desk.i18n import register
 from bot.desk.review_query import (
     CHANNELS,
@@ -180,8 +181,7 @@ def _load(db: Session, conversation_id: int) -> ConversationRecord:
 def _audit_export(
     request: Request, actor: str, entity: str, entity_id: int | None, details: dict[str, Any]
 ) -> None:
-    with db_session(request) as db, db.begin():
-        record_audit(db, actor, "export", entity, entity_id, details, desk_now(request))
+    record_access(request, actor, EXPORT, entity, entity_id, details)
 
 
 def _download(body: str, fmt: str, filename: str) -> Response:
@@ -198,6 +198,8 @@ def _download(body: str, fmt: str, filename: str) -> Response:
 def review_search(request: Request, user: Reader, f: SearchFilters) -> Response:
     with db_session(request) as db:
         page = search(db, f)
+    record_access(request, user.username, VIEW, "transcript_search", None,
+                  {"filters": f.as_query()})  # fmt: skip
     return render(
         request,
         "review/search.html",
@@ -241,6 +243,8 @@ def review_conversation(
 ) -> Response:
     with db_session(request) as db:
         record = _load(db, conversation_id)
+    record_access(request, user.username, VIEW, "conversation", conversation_id,
+                  {"page": "review"})  # fmt: skip
     return render(
         request,
         "review/conversation.html",
