@@ -493,8 +493,15 @@ _OUTCOMES_PG = text(
     " CAST(:m_provider AS text[]), CAST(:m_error AS text[]), CAST(:m_segments AS integer[]),"
     " CAST(:m_cost AS numeric[])) AS v(id, status, provider, error, segments, cost)"
     " WHERE m.id = v.id AND m.id = ANY(CAST(:m_id AS integer[]))"
+    " AND m.status IN ('sending', 'unknown')"
 )
-"""The lines by primary key whatever the table's statistics (``_UPDATE_ROWS_PG``)."""
+"""The lines by primary key whatever the table's statistics (``_UPDATE_ROWS_PG``); only
+lines whose outcome is still open (``AWAITING_OUTCOME``)."""
+
+AWAITING_OUTCOME = ("sending", "unknown")
+"""A line handed to its channel whose outcome is not written yet (``unknown``: the claim
+timeout wrote it off, and a late outcome still says what happened). A line already
+settled is left alone: writing an outcome twice changes nothing."""
 
 
 def early_reports_query(
@@ -572,12 +579,23 @@ def record_outcomes(
                 "m_cost": None if segments is None else segments * settings.sms_segment_cost,
             }
         )
+    if learn:  # rare: a dead number or an unsubscribed address, learnt once per line
+        # (read before the write below settles them)
+        still = set(
+            session.scalars(
+                select(Message.id).where(
+                    one_of(Message.id, [m for m, _ in learn]),
+                    Message.status.in_(AWAITING_OUTCOME),
+                )
+            )
+        )
+        learn = [(m, effect) for m, effect in learn if m in still]
     if params and session.get_bind().dialect.name == "postgresql":
         session.execute(_OUTCOMES_PG, array_columns(params))
     elif params:
         session.connection().execute(
             update(table)
-            .where(table.c.id == bindparam("m_id"))
+            .where(table.c.id == bindparam("m_id"), table.c.status.in_(AWAITING_OUTCOME))
             .values(
                 status=bindparam("m_status"),
                 provider_message_id=func.coalesce(
@@ -591,6 +609,6 @@ def record_outcomes(
             ),
             params,
         )
-    for message_id, effect in learn:  # rare: a dead number or an unsubscribed address
+    for message_id, effect in learn:
         _learn_about_address(session, session.get_one(Message, message_id), effect, now)
     return settled

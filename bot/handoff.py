@@ -29,6 +29,12 @@ STOP_REQUEST = "stop_contact"
 what to stop is for a person to settle with the borrower (``bot.verification``)."""
 
 
+URGENT_REASONS = frozenset(
+    {"has_lawyer", "bankruptcy", "deceased", "complaint", "dispute_debt", "dispute", STOP_REQUEST}
+)
+"""Handoff reasons a person must see first: a cease or legal matter, a stop request."""
+
+
 def cease_collection(session: Session, borrower_id: int, reason: str, now: datetime) -> bool:
     """Record the borrower's cease reason (the first one stays); False if already ceased."""
     borrower = session.get(Borrower, borrower_id)

@@ -120,6 +120,9 @@ CARRIER_KEYWORD_CHANNELS = frozenset({"sms"})
 (the web chat) there is no address to opt out, and STOP is ``STOP``."""
 STOP = "stop"
 """STOP where no address can be opted out: ``bot.verification.stop_request``."""
+CHAT_STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "退订"})
+"""The carrier opt-out keywords that say "stop" in a chat too (not CANCEL, END, QUIT:
+a borrower may cancel a plan or end a chat; not TD or T)."""
 
 
 async def handle_inbound(runtime: Runtime, msg: InboundText) -> InboundOutcome:
@@ -128,10 +131,10 @@ async def handle_inbound(runtime: Runtime, msg: InboundText) -> InboundOutcome:
         log.info("duplicate %s message %s ignored", msg.channel, msg.provider_message_id)
         return InboundOutcome(duplicate=True)
     outcome = InboundOutcome(conversation_id=rec.conversation_id, message_id=rec.message_id)
-    keyword = classify_keyword(msg.text)
-    if keyword is not None and msg.channel not in CARRIER_KEYWORD_CHANNELS:
-        # START and HELP are words to the bot there; STOP is a request for a person
-        keyword = STOP if keyword == "opt_out" else None
+    if msg.channel in CARRIER_KEYWORD_CHANNELS:
+        keyword = classify_keyword(msg.text)
+    else:  # START, HELP, CANCEL, END ... are words to the bot there
+        keyword = STOP if msg.text.strip().upper() in CHAT_STOP_WORDS else None
     if keyword is not None:
         outcome.replies = await _handle_keyword(runtime, msg, rec, keyword)
     elif rec.borrower_id is None:

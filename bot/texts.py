@@ -19,10 +19,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "您已重新订阅我们的短信。回复退订可取消。",
     },
     "stop_request_confirmation": {
-        "en": "We've recorded your request to stop contact and won't message you here. "
-        "A member of our team will confirm with you which messages to stop.",
-        "zh": "已记录您停止联系的要求，我们不会在此给您发消息。"
-        "我们的工作人员会与您确认需要停止哪些消息。",
+        "en": "We've passed your request to stop contact to our team. A member of the "
+        "team will confirm with you here which messages to stop.",
+        "zh": "已将您停止联系的要求转交给我们的团队，工作人员会在这里与您确认需要停止哪些消息。",
     },
     "help": {
         "en": "Loan servicing assistant (automated). Reply with your question, or PERSON "

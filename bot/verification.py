@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.audit import record_audit
 from bot.delivery import _right_party_verified
-from bot.handoff import STOP_REQUEST, open_handoff
+from bot.handoff import STOP_REQUEST, URGENT_REASONS, open_handoff
 from bot.models import Borrower, ContactPoint, Conversation
 
 MAX_FAILURES = 3
@@ -103,7 +103,11 @@ def stop_request(session: Session, conversation: Conversation, now: datetime) ->
         session, "borrower", "contact.stop_requested", "borrower", conversation.borrower_id,
         details, now,
     )  # fmt: skip
-    open_handoff(session, conversation, STOP_REQUEST, now)
+    handoff = open_handoff(session, conversation, STOP_REQUEST, now)
+    if handoff.reason not in URGENT_REASONS:  # already waiting for a person, less urgently
+        change = {"from": handoff.reason, "to": STOP_REQUEST}
+        record_audit(session, "borrower", "handoff.reason", "handoff", handoff.id, change, now)
+        handoff.reason = STOP_REQUEST
     return True
 
 

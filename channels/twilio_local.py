@@ -115,7 +115,8 @@ class LocalTwilio:
         self._lock = threading.Lock()
         self._messages: dict[str, dict[str, Any]] = {}
         self._faults: deque[Fault] = deque()
-        self._callbacks_sent: deque[dict[str, Any]] = deque(maxlen=keep)
+        # two status callbacks a message (sent, then delivered or undelivered)
+        self._callbacks_sent: deque[dict[str, Any]] = deque(maxlen=2 * keep)
         self.app: ASGIApp = self._build_app()
 
     # --- test-facing API -------------------------------------------------------------
@@ -412,6 +413,8 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"messages remembered, the newest (default {KEEP:,}); an older "
                              "one is answered 404 like a deleted message")
     args = parser.parse_args(argv)
+    if args.keep < 1:
+        parser.error("--keep must be at least 1")
     fail_numbers = {num: int(code) for num, _, code in (f.partition("=") for f in args.fail)}
     fake = LocalTwilio(args.account_sid, args.auth_token, callbacks=not args.no_callbacks,
                        callback_delay=args.callback_delay, fail_numbers=fail_numbers,

@@ -642,14 +642,21 @@ reaches the rows by the primary key whatever the table's size or statistics (wit
 it, a small or never-analyzed outbox was read whole into a hash for every group)."""
 
 
-def update_rows(session: Session, values: list[dict[str, Any]]) -> None:
+_STILL_CLAIMED_PG = text(
+    _UPDATE_ROWS_PG.text + " AND o.state = 'claimed' AND o.message_id = v.message"
+)
+
+
+def update_rows(session: Session, values: list[dict[str, Any]], claimed: bool = False) -> None:
     """Many outbox rows in one statement (PostgreSQL: one UPDATE over arrays; SQLite:
     an executemany). A None id, time, count or provider id keeps the stored one; the
-    state and error code are always written."""
+    state and error code are always written. ``claimed``: only rows still claimed for
+    the message each value names (an outcome written again after a commit whose answer
+    was lost must not touch a row another worker has claimed since)."""
     if not values:
         return
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(_UPDATE_ROWS_PG, array_columns(values))
+        session.execute(_STILL_CLAIMED_PG if claimed else _UPDATE_ROWS_PG, array_columns(values))
         return
     table = cast(Table, OutboxRow.__table__)
     c = table.c
@@ -657,9 +664,11 @@ def update_rows(session: Session, values: list[dict[str, Any]]) -> None:
     def keep(name: str, column: Any, type_: Any) -> Any:
         return func.coalesce(bindparam(name, type_=type_), column)
 
+    stmt = update(table).where(c.id == bindparam("o_id"))
+    if claimed:
+        stmt = stmt.where(c.state == "claimed", c.message_id == bindparam("o_message"))
     stmt = (
-        update(table)
-        .where(c.id == bindparam("o_id"))
+        stmt
         .values(
             state=bindparam("o_state"),
             error_code=bindparam("o_error", type_=String),

@@ -17,6 +17,7 @@ most about three groups of rows (``group_size``).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import time
@@ -176,6 +177,7 @@ def _settle_row(ready: Ready, settled: Settled, now: datetime, s: Settings) -> d
     return _row_update(
         row.id,
         state,
+        message_id=ready.message_id,  # the stored one: ``update_rows(claimed=True)`` checks it
         error_code=settled.error_code,
         provider_message_id=settled.provider_message_id,
         not_before=not_before,
@@ -281,30 +283,35 @@ def _record(runtime: Runtime, done: list[Sent]) -> list[str]:
             settings = runtime.settings
             settled = record_outcomes(session, [o for _, o in items], now, settings)
             values = [_settle_row(r, settled[o.message_id], now, settings) for r, o in items]
-            update_rows(session, values)
+            update_rows(session, values, claimed=True)
             states += [str(v["o_state"]) for v in values]
     return states
 
 
-OUTCOME_WRITE_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
-"""Pauses between tries of an outcome write the database refused for its own reasons
-(a restart, a failover, a dropped connection): about 15 s in all."""
+OUTCOME_WRITE_SECONDS = 20.0
+"""How long an outcome write the database refuses for its own reasons (a restart, a
+failover, a dropped connection) is tried again, from its first try."""
+OUTCOME_WRITE_PAUSES = (0.5, 1.0, 2.0, 4.0)
+"""Pauses between those tries; the last one repeats."""
 
 
 def _record_retrying(runtime: Runtime, done: list[Sent]) -> list[str]:
-    """``_record``, tried again while the database is unavailable. The outcomes are
-    known (the provider answered), so they are written, not left ``sending`` for the
-    claim timeout to write off as unknown. Writing twice is harmless: the same values
-    over the same rows (the transaction rolls back whole, or committed with its answer
-    lost)."""
-    for delay in (*OUTCOME_WRITE_DELAYS, None):
+    """``_record``, tried again while the database is unavailable, up to
+    ``OUTCOME_WRITE_SECONDS``. The outcomes are known (the provider answered), so they
+    are written, not left ``sending`` for the claim timeout to write off as unknown.
+    Trying again after a commit whose answer was lost changes nothing: outcomes are
+    written only to lines still awaiting one and to rows still claimed for them
+    (``AWAITING_OUTCOME``, ``update_rows(claimed=True)``)."""
+    deadline = time.monotonic() + OUTCOME_WRITE_SECONDS
+    for tried in itertools.count():
         try:
             return _record(runtime, done)
         except OperationalError as exc:
-            if delay is None:
+            pause = OUTCOME_WRITE_PAUSES[min(tried, len(OUTCOME_WRITE_PAUSES) - 1)]
+            if time.monotonic() + pause > deadline:
                 raise
-            log.warning("writing %d outcomes failed (%s); again in %.1f s", len(done), exc, delay)
-            time.sleep(delay)
+            log.warning("writing %d outcomes failed (%s); again in %.1f s", len(done), exc, pause)
+            time.sleep(pause)
     raise AssertionError("unreachable")
 
 
@@ -330,9 +337,9 @@ class _Sender:
     Outcomes are written as they accumulate, in a transaction per group's worth, while
     the sends go on. A crash leaves at most about three groups ``sending``: the one
     being sent, the next one, and outcomes not yet written. An outcome write the
-    database refuses is tried again for about 15 s (``_record_retrying``); one that
-    still fails stops the run, and its lines stay ``sending`` and become ``unknown`` at
-    the claim timeout, never resent."""
+    database refuses is tried again for up to 20 s (``_record_retrying``), the sends
+    waiting for it meanwhile; one that still fails stops the run, and its lines stay
+    ``sending`` and become ``unknown`` at the claim timeout, never resent."""
 
     def __init__(self, runtime: Runtime, width: int, result: DispatchResult) -> None:
         self.runtime, self.result = runtime, result
@@ -390,7 +397,11 @@ class _Sender:
                     self.flying.add(task)
                     task.add_done_callback(self.flying.discard)
                     if len(self.finished) >= size:
-                        await self._record(wait=False)
+                        # a group's worth waits behind a write still under way (a slow
+                        # or refusing database): the sends wait for the writes, so no
+                        # more than about three groups are ever left unwritten
+                        busy = self.recording is not None and not self.recording.done()
+                        await self._record(wait=busy)
             except BaseException:
                 if marking is not None:  # its lines become unknown at the claim timeout
                     await asyncio.wait([marking])

@@ -178,7 +178,9 @@ def judgement_cpu(database: str, accounts: int, channel: str, settings: Settings
 
 def cores() -> int:
     """The cores this process may run on (the bench's processes share them)."""
-    return len(os.sched_getaffinity(0))
+    if hasattr(os, "sched_getaffinity"):  # Linux
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def ceiling(cpu_per_message: float, server_cpu: float, alone_rate: float) -> float:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from bot.accounts import STAGE_ORDER, ZERO, stage_for_dpd
 from bot.audit import record_audit
 from bot.clock import local_date
-from bot.handoff import STOP_REQUEST
+from bot.handoff import URGENT_REASONS
 from bot.models import AuditEvent, Borrower, Conversation, Handoff, Installment, Loan, Message
 from bot.policy import Policy, active_policy
 
@@ -37,10 +37,8 @@ UNPAID_MARGIN = Decimal("0.001")
 OUTCOMES = ("bot", "human")
 SLA_ACTION = "handoff.sla_breached"  # written by scheduler.followups.escalate_handoffs
 
-# Reasons (Rasa intents or pipeline reasons) by urgency tier: higher comes first.
-URGENT_REASONS = frozenset(
-    {"has_lawyer", "bankruptcy", "deceased", "complaint", "dispute_debt", "dispute", STOP_REQUEST}
-)
+# Reasons (Rasa intents or pipeline reasons) by urgency tier: higher comes first
+# (the urgent ones: ``bot.handoff.URGENT_REASONS``).
 # a borrower waiting for a person: asked for one, a proposal to approve, wrote again
 REQUESTED_REASONS = frozenset({"request_human", "offer_approval", "borrower_wrote"})
 REOPEN_REASON = "borrower_wrote"  # a conversation kept with people got a new message

@@ -28,12 +28,17 @@ class ActionWrongNumber(Action):
 
 
 class ActionStopContact(Action):
+    """An address is opted out; in the web chat, which has none (the app sends nothing
+    there first), the request goes to a person, who settles what to stop."""
+
     def name(self) -> str:
         return "action_stop_contact"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        dispatcher.utter_message(response="utter_stop_contact")
+        channel = (tracker.latest_message.get("metadata") or {}).get("channel")
+        chat = channel == "webchat"
+        dispatcher.utter_message(response="utter_stop_request" if chat else "utter_stop_contact")
         request_effect(dispatcher, "opt_out")
         return []

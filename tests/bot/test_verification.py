@@ -8,7 +8,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.handoff import CEASE_REASONS, MUST_HANDOFF_INTENTS, STOP_REQUEST, cease_collection
+from bot.handoff import (
+    CEASE_REASONS,
+    MUST_HANDOFF_INTENTS,
+    STOP_REQUEST,
+    cease_collection,
+    open_handoff,
+)
 from bot.models import AuditEvent, Borrower, ContactPoint, Conversation, Handoff
 from bot.texts import detect_language
 from bot.verification import (
@@ -161,3 +167,26 @@ def test_stop_contacting_me_in_the_web_chat_goes_to_a_person(
         select(ContactPoint).where(ContactPoint.borrower_id == borrower.id)
     ).all()
     assert all(p.opted_out_at is None for p in points)
+
+
+def test_a_stop_request_moves_a_waiting_handoff_up_the_queue(
+    session: Session, now: datetime
+) -> None:
+    """The chat was already waiting for a person (the borrower asked for one): the stop
+    request makes it urgent, and the change of reason is audited."""
+    borrower = make_account(session, now=now)
+    chat = Conversation(borrower_id=borrower.id, channel="webchat", language="en")
+    session.add(chat)
+    session.flush()
+    waiting = open_handoff(session, chat, "request_human", now)
+    record_opt_out(session, chat, now)
+    assert (waiting.reason, waiting.state) == (STOP_REQUEST, "open")
+    assert session.scalars(select(Handoff).where(Handoff.conversation_id == chat.id)).all() == [
+        waiting
+    ]
+    change = session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == "handoff.reason", AuditEvent.entity_id == str(waiting.id)
+        )
+    ).one()
+    assert change.details == {"from": "request_human", "to": STOP_REQUEST}

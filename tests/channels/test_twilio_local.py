@@ -110,8 +110,8 @@ def test_fail_next_counts_down(client: httpx.Client, local_twilio: LocalTwilioSe
 
 
 def test_only_the_newest_messages_are_kept() -> None:
-    """A long-running server keeps the newest ``keep`` messages and their callbacks; an
-    older message is gone as a deleted one is (404, 20404)."""
+    """A long-running server keeps the newest ``keep`` messages; an older message is
+    gone as a deleted one is (404, 20404)."""
     with LocalTwilioServer(ACCOUNT_SID, AUTH_TOKEN, callbacks=False, keep=3) as server, \
             httpx.Client(base_url=server.base_url, timeout=5) as http:
         sent = [http.post(messages_url(), auth=AUTH, data={
@@ -123,6 +123,8 @@ def test_only_the_newest_messages_are_kept() -> None:
         assert http.get(sent[4]["uri"], auth=AUTH).json()["body"] == "n4"
     with pytest.raises(ValueError, match="keep"):
         LocalTwilioServer(ACCOUNT_SID, AUTH_TOKEN, keep=0)
+    with pytest.raises(SystemExit):
+        main(["--keep", "0"])
 
 
 def test_main_parses_arguments(monkeypatch: pytest.MonkeyPatch) -> None:

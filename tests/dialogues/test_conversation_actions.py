@@ -299,3 +299,19 @@ async def test_address_replies_ask_the_app_to_mark_the_address(
 ) -> None:
     sender, _ = conversation(actions_db, now, verified=False)
     assert await run(action, sender) == ([], [(response, {}), ("effect", {"effect": effect})])
+
+
+async def test_stop_in_the_web_chat_is_passed_to_a_person(
+    actions_db: Factory, now: datetime
+) -> None:
+    """The web chat has no address to opt out: the reply says a person will settle what
+    to stop (the app hands the chat over on the same effect, ``bot.verification``)."""
+    sender, _ = conversation(actions_db, now, verified=False)
+    tracker = make_tracker(sender)
+    tracker.latest_message["metadata"] = {"channel": "webchat", "language": "en"}
+    dispatcher = CollectingDispatcher()
+    assert await ActionStopContact().run(dispatcher, tracker, {}) == []
+    assert [m.get("response") or m["custom"][KEY] for m in dispatcher.messages] == [
+        "utter_stop_request",
+        {"effect": "opt_out"},
+    ]

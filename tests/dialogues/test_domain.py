@@ -134,6 +134,7 @@ UNVERIFIED_SAFE = [
     "utter_verification_failed",
     "utter_verification_handoff",
     "utter_stop_contact",
+    "utter_stop_request",
     "utter_wrong_number",
 ]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import OperationalError
 
 import scheduler.dispatcher as dispatcher_module
@@ -55,7 +55,8 @@ def _refusing(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
         return real(*args, **kwargs)
 
     monkeypatch.setattr(dispatcher_module, "record_outcomes", flaky)
-    monkeypatch.setattr(dispatcher_module, "OUTCOME_WRITE_DELAYS", (0.01, 0.01))
+    monkeypatch.setattr(dispatcher_module, "OUTCOME_WRITE_PAUSES", (0.01,))
+    monkeypatch.setattr(dispatcher_module, "OUTCOME_WRITE_SECONDS", 0.3)
     return calls
 
 
@@ -127,3 +128,96 @@ def test_outcomes_still_refused_are_written_off_never_sent_again(
             select(SinkMessage.to_address).group_by(SinkMessage.to_address).having(func.count() > 1)
         ).all()
     assert twice == []
+
+
+def test_an_outcome_written_again_after_a_lost_answer_changes_nothing(
+    planned: tuple[str, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write committed, but its answer was lost (the connection dropped on COMMIT's
+    reply), so it is tried again. Meanwhile another worker claimed one of its rows again
+    (a deferred send comes back due within seconds): the second write must leave that
+    row to its new owner, not settle it as if it were still this worker's."""
+    url, engine = planned
+    real = dispatcher_module._record
+    calls: list[int] = []
+    taken: list[int] = []
+
+    def committed_then_lost(runtime: Any, done: Any) -> Any:
+        calls.append(1)
+        states = real(runtime, done)
+        if len(calls) == 1:
+            row = done[0][0].row.id
+            with session_factory(engine)() as session, session.begin():
+                session.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id == row)
+                    .values(state="claimed", message_id=None, claimed_at=NOW)
+                )
+            taken.append(row)
+            raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+        return states
+
+    monkeypatch.setattr(dispatcher_module, "_record", committed_then_lost)
+    monkeypatch.setattr(dispatcher_module, "OUTCOME_WRITE_PAUSES", (0.01,))
+    _dispatch(url, NOW + timedelta(hours=1))
+    assert len(calls) >= 2 and taken
+    with session_factory(engine)() as session:
+        row = session.get_one(OutboxRow, taken[0])
+        assert (row.state, row.message_id) == ("claimed", None)  # the other worker's still
+        rows = dict(
+            session.execute(
+                select(OutboxRow.state, func.count()).group_by(OutboxRow.state)
+            ).all()
+        )
+    assert rows == {"sent": ACCOUNTS - 1, "claimed": 1}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sends_wait_while_outcomes_cannot_be_written(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the database refuses the outcome writes, the sends do not run ahead of
+    them: a crash then would write off as unknown the lines sent with no outcome
+    written, and those stay about three groups, not the whole run."""
+    url = create_database(backend, tmp_path)
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session, session.begin():
+            for _ in range(60):
+                make_account(session, now=NOW, dpd=5)
+        with session_factory(engine)() as session, session.begin():
+            plan(session, NOW)
+        real = dispatcher_module.record_outcomes
+        refused: list[int] = []
+
+        def sending() -> int:
+            with session_factory(engine)() as session:
+                return session.scalar(
+                    select(func.count()).where(Message.status == "sending")
+                ) or 0
+
+        def refusing(*args: Any, **kwargs: Any) -> Any:
+            if len(refused) < 6:
+                refused.append(sending())
+                raise OperationalError("UPDATE", {}, Exception("server closed the connection"))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(dispatcher_module, "record_outcomes", refusing)
+        monkeypatch.setattr(dispatcher_module, "OUTCOME_WRITE_PAUSES", (0.05,))
+        settings = Settings(database_url=url, secret_key="s", public_url="http://127.0.0.1:9",
+                            sms_backend="sink", email_backend="sink", push_backend="sink",
+                            dispatch_concurrency=2, dispatch_group_size=4)  # fmt: skip
+
+        async def go() -> dict[str, int]:
+            runtime = Runtime.build(settings)
+            try:
+                return (await dispatch(runtime, NOW + timedelta(hours=1), limit=60)).states
+            finally:
+                await runtime.aclose()
+
+        assert asyncio.run(go()) == {"sent": 60}
+        assert len(refused) == 6
+        assert max(refused) <= 3 * 4 + 2, refused  # three groups of 4 and the 2 in flight
+    finally:
+        engine.dispose()
+        drop_database(url)
