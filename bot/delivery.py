@@ -15,7 +15,19 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Integer, Select, String, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from bot.audit import record_audit
@@ -595,7 +607,11 @@ def record_outcomes(
     elif params:
         session.connection().execute(
             update(table)
-            .where(table.c.id == bindparam("m_id"), table.c.status.in_(AWAITING_OUTCOME))
+            # no IN list: an executemany cannot expand one
+            .where(
+                table.c.id == bindparam("m_id"),
+                or_(*(table.c.status == status for status in AWAITING_OUTCOME)),
+            )
             .values(
                 status=bindparam("m_status"),
                 provider_message_id=func.coalesce(
