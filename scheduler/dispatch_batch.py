@@ -21,7 +21,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Integer, String, Table, bindparam, func, select, text, update
+from sqlalchemy import Integer, String, Table, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from bot.accounts import (
@@ -643,16 +643,21 @@ it, a small or never-analyzed outbox was read whole into a hash for every group)
 
 
 _STILL_CLAIMED_PG = text(
-    _UPDATE_ROWS_PG.text + " AND o.state = 'claimed' AND o.message_id = v.message"
+    _UPDATE_ROWS_PG.text
+    + " AND o.state IN ('claimed', 'unknown') AND o.message_id = v.message"
 )
+"""``_UPDATE_ROWS_PG`` for rows still claimed for the message (or written off as
+``unknown`` by the claim timeout while it was out: a late outcome still says what
+happened)."""
 
 
 def update_rows(session: Session, values: list[dict[str, Any]], claimed: bool = False) -> None:
     """Many outbox rows in one statement (PostgreSQL: one UPDATE over arrays; SQLite:
     an executemany). A None id, time, count or provider id keeps the stored one; the
     state and error code are always written. ``claimed``: only rows still claimed for
-    the message each value names (an outcome written again after a commit whose answer
-    was lost must not touch a row another worker has claimed since)."""
+    the message each value names, or written off meanwhile (``_STILL_CLAIMED_PG``): an
+    outcome written again after a commit whose answer was lost must not touch a row
+    another worker has claimed since."""
     if not values:
         return
     if session.get_bind().dialect.name == "postgresql":
@@ -666,7 +671,10 @@ def update_rows(session: Session, values: list[dict[str, Any]], claimed: bool = 
 
     stmt = update(table).where(c.id == bindparam("o_id"))
     if claimed:
-        stmt = stmt.where(c.state == "claimed", c.message_id == bindparam("o_message"))
+        stmt = stmt.where(
+            or_(c.state == "claimed", c.state == "unknown"),
+            c.message_id == bindparam("o_message"),
+        )
     stmt = (
         stmt
         .values(
