@@ -159,10 +159,12 @@ def only_channel(url: str, channel: str) -> None:
     engine.dispose()
 
 
-def judgement_cpu(database: str, accounts: int, channel: str, settings: Settings) -> float:
-    """CPU seconds a message of ``channel`` costs the dispatcher (its processes and
+def judgement_cpu(
+    database: str, accounts: int, channel: str, settings: Settings
+) -> tuple[float, int]:
+    """The CPU seconds the messages of ``channel`` cost the dispatcher (its processes and
     PostgreSQL's) to claim, judge, render, mark and record, with a null sink in place of
-    the channel: what any dispatcher must spend on it before and after its send."""
+    the channel, and how many: what any dispatcher must spend before and after a send."""
     with scratch_database(database) as url:
         at = prepare(url, accounts)
         only_channel(url, channel)
@@ -173,7 +175,7 @@ def judgement_cpu(database: str, accounts: int, channel: str, settings: Settings
             settings.model_copy(update={"database_url": url}), at, RAISED, null=True, cpu=worker
         )
         database_cpu = backends.stop()
-    return (sum(worker) + database_cpu) / done if done else 0.0
+    return sum(worker) + database_cpu, done
 
 
 def cores() -> int:
@@ -218,7 +220,7 @@ def measure(
     concurrency: int,
     workers: int,
     rounds: int = 1,
-    judging: Callable[[], float] | None = None,
+    judging: Callable[[], tuple[float, int]] | None = None,
 ) -> bool:
     """``rounds`` times: the dispatcher on a freshly planned portfolio, then the server
     alone with the very messages it sent. Each side has a server process of its own,
@@ -229,10 +231,13 @@ def measure(
     The figures pool the rounds (messages over seconds on each side), so a drift in the
     machine's speed during one round (seen here: the same server's CPU per message
     moving by a third between runs) weighs on both sides alike instead of deciding the
-    ratio. ``judging``, if given, measures the judgement's CPU per message for the
-    machine's ceiling (``_print_ceilings``)."""
+    ratio. ``judging``, if given, measures the judgement's CPU each round (pooled too)
+    for the machine's ceiling (``_print_ceilings``)."""
     sent = elapsed = alone_sent = alone_seconds = 0.0
-    cpu = dict.fromkeys(("workers", "database", "server", "alone_server", "alone_client"), 0.0)
+    cpu = dict.fromkeys(
+        ("workers", "database", "server", "alone_server", "alone_client", "judgement"), 0.0
+    )
+    judged = 0
     shares: list[float] = []
     states: dict[str, int] = {}
     for _ in range(rounds):
@@ -263,6 +268,10 @@ def measure(
             bare = alone(side.send, sent_messages, concurrency, side.close)
             cpu["alone_server"] += process_cpu(side.pid) - server_before
             cpu["alone_client"] += time.process_time() - client_before
+        if judging is not None:
+            seconds_judging, messages = judging()
+            cpu["judgement"] += seconds_judging
+            judged += messages
         rate = round_sent / seconds if seconds else 0.0
         shares.append(rate / bare if bare else 0.0)
         sent, elapsed = sent + round_sent, elapsed + seconds
@@ -291,13 +300,13 @@ def measure(
               f"server {cpu['server'] / n * 1e6:,.0f} µs;"
               f" alone: client {cpu['alone_client'] / m * 1e6:,.0f} µs, "
               f"server {cpu['alone_server'] / m * 1e6:,.0f} µs")  # fmt: skip
-        if judging:
-            _print_ceilings(judging, cpu, n, m, rate, bare)
+        if judged:
+            _print_ceilings(cpu["judgement"] / judged, cpu, n, m, rate, bare)
     return ok
 
 
 def _print_ceilings(
-    judging: Callable[[], float],
+    judgement: float,
     cpu: dict[str, float],
     n: float,
     m: float,
@@ -310,7 +319,6 @@ def _print_ceilings(
     is the bare client's send. The target is out of reach here when the second is below
     it: no sender can make up for it, only a cheaper judgement or more cores can."""
     dispatcher = (cpu["workers"] + cpu["database"] + cpu["server"]) / n
-    judgement = judging()
     floor = judgement + (cpu["alone_client"] + cpu["alone_server"]) / m
     print(f"  the machine's ceiling ({cores()} cores, every one busy): "
           f"{ceiling(dispatcher, cpu['server'] / n, bare):.0%} at this dispatcher's "
