@@ -648,7 +648,9 @@ _STILL_CLAIMED_PG = text(
 )
 """``_UPDATE_ROWS_PG`` for rows still claimed for the message (or written off as
 ``unknown`` by the claim timeout while it was out: a late outcome still says what
-happened)."""
+happened). For a write tried again only: the test on the state makes the planner
+expect a row or two and walk the values once per row (``bot.delivery``'s
+``_OUTCOMES_AGAIN_PG`` says more)."""
 
 
 def update_rows(session: Session, values: list[dict[str, Any]], claimed: bool = False) -> None:

@@ -67,6 +67,9 @@ BATCH_SECONDS = 30.0
 judgement is never much older than its send."""
 GROUP_SECONDS = 0.25
 """A group marked ``sending`` at once holds about this long's worth of sends."""
+BACKLOG_GROUPS = 4
+"""Finished outcomes waiting behind a write under way, in groups, before the sends wait
+for it (``_Sender._keep_up``)."""
 PREPARED_MAX_AGE_SECONDS = 120.0
 """Prepared messages still waiting after this long go back to the queue and are judged
 again (a late rate limit must not send on a stale judgement)."""
@@ -271,9 +274,11 @@ Sent = tuple[Ready, Outcome, datetime]
 """A message handed to its channel, what the channel answered, and its batch's instant."""
 
 
-def _record(runtime: Runtime, done: list[Sent]) -> list[str]:
+def _record(runtime: Runtime, done: list[Sent], again: bool = False) -> list[str]:
     """Write sent messages' outcomes and their rows' new states, in one transaction;
-    each as of its own batch's instant (a chunk can straddle two batches)."""
+    each as of its own batch's instant (a chunk can straddle two batches). ``again``:
+    after a write that failed, and may have committed with its answer lost (only lines
+    and rows still waiting for these outcomes are written)."""
     by_batch: dict[datetime, list[tuple[Ready, Outcome]]] = {}
     for ready, outcome, now in done:
         by_batch.setdefault(now, []).append((ready, outcome))
@@ -281,9 +286,10 @@ def _record(runtime: Runtime, done: list[Sent]) -> list[str]:
     with runtime.factory() as session, session.begin():
         for now, items in by_batch.items():
             settings = runtime.settings
-            settled = record_outcomes(session, [o for _, o in items], now, settings)
+            outcomes = [o for _, o in items]
+            settled = record_outcomes(session, outcomes, now, settings, again=again)
             values = [_settle_row(r, settled[o.message_id], now, settings) for r, o in items]
-            update_rows(session, values, claimed=True)
+            update_rows(session, values, claimed=again)
             states += [str(v["o_state"]) for v in values]
     return states
 
@@ -299,13 +305,13 @@ def _record_retrying(runtime: Runtime, done: list[Sent]) -> list[str]:
     """``_record``, tried again while the database is unavailable, up to
     ``OUTCOME_WRITE_SECONDS``. The outcomes are known (the provider answered), so they
     are written, not left ``sending`` for the claim timeout to write off as unknown.
-    Trying again after a commit whose answer was lost changes nothing: outcomes are
-    written only to lines still awaiting one and to rows still claimed for them
-    (``AWAITING_OUTCOME``, ``update_rows(claimed=True)``)."""
+    Trying again after a commit whose answer was lost changes nothing: a write tried
+    again goes only to lines still awaiting an outcome and to rows still claimed for
+    them (``record_outcomes(again=True)``, ``update_rows(claimed=True)``)."""
     deadline = time.monotonic() + OUTCOME_WRITE_SECONDS
     for tried in itertools.count():
         try:
-            return _record(runtime, done)
+            return _record(runtime, done, again=tried > 0)
         except OperationalError as exc:
             pause = OUTCOME_WRITE_PAUSES[min(tried, len(OUTCOME_WRITE_PAUSES) - 1)]
             if time.monotonic() + pause > deadline:
@@ -338,8 +344,9 @@ class _Sender:
     the sends go on. A crash leaves at most about three groups ``sending``: the one
     being sent, the next one, and outcomes not yet written. An outcome write the
     database refuses is tried again for up to 20 s (``_record_retrying``), the sends
-    waiting for it meanwhile; one that still fails stops the run, and its lines stay
-    ``sending`` and become ``unknown`` at the claim timeout, never resent."""
+    waiting once ``BACKLOG_GROUPS`` groups of outcomes wait behind it; one that still
+    fails stops the run, and its lines stay ``sending`` and become ``unknown`` at the
+    claim timeout, never resent."""
 
     def __init__(self, runtime: Runtime, width: int, result: DispatchResult) -> None:
         self.runtime, self.result = runtime, result
@@ -375,6 +382,18 @@ class _Sender:
             if not wait or (self.recording is None and not self.finished):
                 return
 
+    async def _keep_up(self, size: int) -> None:
+        """Start writing the finished outcomes; if ``BACKLOG_GROUPS`` groups' worth wait
+        behind a write still under way (a slow database, or one refusing writes while
+        they are tried again), the sends wait for that write first, so a crash never
+        finds more than that many unwritten. In the normal run a write takes a few
+        groups' worth at once (fewer, larger writes cost PostgreSQL less a message)."""
+        busy = self.recording is not None and not self.recording.done()
+        if busy and len(self.finished) >= BACKLOG_GROUPS * size:
+            assert self.recording is not None
+            await asyncio.wait([self.recording])
+        await self._record(wait=False)
+
     async def start_sends(self, batch: Batch, now: datetime) -> None:
         """Start every send of ``batch``; returns once the last one has started. Once
         the batch's judgement is older than ``PREPARED_MAX_AGE_SECONDS``, the rest of
@@ -397,11 +416,7 @@ class _Sender:
                     self.flying.add(task)
                     task.add_done_callback(self.flying.discard)
                     if len(self.finished) >= size:
-                        # a group's worth waits behind a write still under way (a slow
-                        # or refusing database): the sends wait for the writes, so no
-                        # more than about three groups are ever left unwritten
-                        busy = self.recording is not None and not self.recording.done()
-                        await self._record(wait=busy)
+                        await self._keep_up(size)
             except BaseException:
                 if marking is not None:  # its lines become unknown at the claim timeout
                     await asyncio.wait([marking])
