@@ -516,8 +516,8 @@ line in a write of 250), and a first write finds every line open anyway."""
 
 AWAITING_OUTCOME = ("sending", "unknown")
 """A line handed to its channel whose outcome is not written yet (``unknown``: the claim
-timeout wrote it off, and a late outcome still says what happened). A line already
-settled is left alone: writing an outcome twice changes nothing."""
+timeout wrote it off, and a late outcome still says what happened). A write tried again
+leaves a line already settled alone, so writing an outcome twice changes nothing."""
 
 
 def early_reports_query(

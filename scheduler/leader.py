@@ -106,8 +106,15 @@ class Leader:
                 log.debug("closing the lost leader connection: %s", exc)
 
     def release(self) -> None:
-        """Give up leadership: closing the session releases the lock."""
+        """Give up leadership. The lock is unlocked before the session closes: a closed
+        session's locks go only once its server process has ended, a moment later, and
+        a successor polling meanwhile would find the lock still taken."""
         with self._mutex:
+            if self._leading and self._conn is not None:
+                try:
+                    self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+                except DBAPIError as exc:  # the session is gone, and its lock with it
+                    log.debug("unlocking on a lost leader connection: %s", exc)
             self._close()
             if self._engine is not None:
                 self._engine.dispose()
