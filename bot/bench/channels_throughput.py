@@ -159,9 +159,7 @@ def only_channel(url: str, channel: str) -> None:
     engine.dispose()
 
 
-def judgement_cpu(
-    database: str, accounts: int, channel: str, settings: Settings
-) -> tuple[float, int]:
+def judgement_cpu(database: str, accounts: int, channel: str) -> tuple[float, int]:
     """The CPU seconds the messages of ``channel`` cost the dispatcher (its processes and
     PostgreSQL's) to claim, judge, render, mark and record, with a null sink in place of
     the channel, and how many: what any dispatcher must spend before and after a send."""
@@ -171,9 +169,10 @@ def judgement_cpu(
         backends = BackendsCpu(str(make_url(url).database))
         backends.start()
         worker: list[float] = []
-        done, _, _ = run_dispatch(
-            settings.model_copy(update={"database_url": url}), at, RAISED, null=True, cpu=worker
-        )
+        settings = Settings(database_url=url, secret_key="s", public_url="http://127.0.0.1:9",
+                            sms_backend="sink", email_backend="sink",
+                            push_backend="sink")  # fmt: skip
+        done, _, _ = run_dispatch(settings, at, RAISED, null=True, cpu=worker)
         database_cpu = backends.stop()
     return sum(worker) + database_cpu, done
 
@@ -370,11 +369,9 @@ def _twilio(args: argparse.Namespace, database: str) -> bool:
             client = TwilioSms(settings, timeout=settings.provider_timeout_seconds)
             yield Side(pid, settings, client.send, client.aclose)
 
-    null = Settings(secret_key="s", public_url="http://127.0.0.1:9", sms_backend="sink",
-                    email_backend="sink", push_backend="sink")  # fmt: skip
     return measure("local Twilio server", "sms", twilio, database, args.accounts,
                    args.concurrency, args.workers, args.rounds,
-                   lambda: judgement_cpu(database, args.accounts, "sms", null))  # fmt: skip
+                   lambda: judgement_cpu(database, args.accounts, "sms"))  # fmt: skip
 
 
 def _smtp(args: argparse.Namespace, database: str) -> bool:
@@ -392,11 +389,9 @@ def _smtp(args: argparse.Namespace, database: str) -> bool:
             mailer = SmtpEmail(settings)
             yield Side(pid, settings, mailer.send, mailer.aclose)
 
-    null = Settings(secret_key="s", public_url="http://127.0.0.1:9", sms_backend="sink",
-                    email_backend="sink", push_backend="sink")  # fmt: skip
     return measure("aiosmtpd server", "email", aiosmtpd, database, args.accounts,
                    args.concurrency, args.workers, args.rounds,
-                   lambda: judgement_cpu(database, args.accounts, "email", null))  # fmt: skip
+                   lambda: judgement_cpu(database, args.accounts, "email"))  # fmt: skip
 
 
 if __name__ == "__main__":

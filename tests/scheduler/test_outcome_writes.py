@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,14 @@ ACCOUNTS = 6
 ACCOUNTS_MANY = 120
 
 
-@pytest.fixture(params=BACKENDS)
-def planned(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
-    url = create_database(request.param, tmp_path)
+@contextmanager
+def _planned(backend: str, tmp_path: Path, accounts: int) -> Iterator[tuple[str, Engine]]:
+    """A new database with ``accounts`` accounts and their reminders planned."""
+    url = create_database(backend, tmp_path)
     engine = make_engine(url)
     try:
         with session_factory(engine)() as session, session.begin():
-            for _ in range(ACCOUNTS):
+            for _ in range(accounts):
                 make_account(session, now=NOW, dpd=5)
         with session_factory(engine)() as session, session.begin():
             plan(session, NOW)
@@ -42,6 +44,12 @@ def planned(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
     finally:
         engine.dispose()
         drop_database(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def planned(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
+    with _planned(request.param, tmp_path, ACCOUNTS) as database:
+        yield database
 
 
 def _refusing(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
@@ -180,14 +188,7 @@ def test_sends_wait_while_outcomes_cannot_be_written(
     """While the database refuses the outcome writes, the sends do not run ahead of
     them: a crash then would write off as unknown the lines sent with no outcome
     written, and those stay a few groups, not the whole run."""
-    url = create_database(backend, tmp_path)
-    engine = make_engine(url)
-    try:
-        with session_factory(engine)() as session, session.begin():
-            for _ in range(ACCOUNTS_MANY):
-                make_account(session, now=NOW, dpd=5)
-        with session_factory(engine)() as session, session.begin():
-            plan(session, NOW)
+    with _planned(backend, tmp_path, ACCOUNTS_MANY) as (url, engine):
         real = dispatcher_module.record_outcomes
         refused: list[int] = []
 
@@ -224,6 +225,3 @@ def test_sends_wait_while_outcomes_cannot_be_written(
         # the next one marked (groups of 4): not the run's 120
         bound = (2 * dispatcher_module.BACKLOG_GROUPS + 2) * 4 + 2
         assert max(refused) <= bound, refused
-    finally:
-        engine.dispose()
-        drop_database(url)
